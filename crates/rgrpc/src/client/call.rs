@@ -1,0 +1,372 @@
+//! The four call kinds on the client: send the request head and messages, read the response head,
+//! messages and status, all under the call's deadline. Dropping the returned future or stream
+//! resets the HTTP/2 stream with CANCEL, which the server sees as a cancelled call.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use h2::SendStream;
+use h2::client::ResponseFuture;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Uri, header};
+use prost::Message;
+use tokio::time::Instant;
+
+use super::Channel;
+use crate::codec::{self, Encoding};
+use crate::framing::FrameWriter;
+use crate::http2::body::{Outbound, SendError};
+use crate::metadata::{MetadataMap, format_timeout};
+use crate::request::{Request, Response};
+use crate::status::{Code, Status};
+use crate::streaming::{ClientSide, Streaming};
+
+/// Anything a client-streaming or bidirectional method accepts: a `Stream` of messages, or a
+/// [`Request`] wrapping one (to add metadata or a timeout).
+pub trait IntoStreamingRequest {
+    /// The stream of messages.
+    type Stream: Stream<Item = Self::Message> + Send + 'static;
+    /// The message type.
+    type Message;
+    /// Wraps the stream in a request.
+    fn into_streaming_request(self) -> Request<Self::Stream>;
+}
+
+impl<S> IntoStreamingRequest for S
+where
+    S: Stream + Send + 'static,
+{
+    type Stream = S;
+    type Message = S::Item;
+    fn into_streaming_request(self) -> Request<S> {
+        Request::new(self)
+    }
+}
+
+impl<S> IntoStreamingRequest for Request<S>
+where
+    S: Stream + Send + 'static,
+{
+    type Stream = S;
+    type Message = S::Item;
+    fn into_streaming_request(self) -> Request<S> {
+        self
+    }
+}
+
+/// The parts of a request that shape its head.
+struct Head {
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+    wait_for_ready: bool,
+}
+
+impl Channel {
+    /// Calls a unary method: one request, one response. Generated clients call this; it is also the
+    /// way to call a method by path, e.g. with dynamic messages.
+    pub async fn unary<Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<Req>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let (head, message) = self.split(request);
+        let deadline = head.timeout.map(|t| Instant::now() + t);
+        let call = async {
+            let frame = codec::encode(
+                &mut FrameWriter::new(),
+                &message,
+                self.inner.config.max_send_message,
+            )?;
+            let (response, mut send) = self.start(path, &head).await?;
+            // One message, bounded by the send limit, then the end of the request.
+            send.send_data(frame, true).map_err(Status::from_h2)?;
+            let (metadata, mut stream) = self.response::<Resp>(response, None, None).await?;
+            single_response(metadata, &mut stream).await
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a server-streaming method: one request, a stream of responses.
+    pub async fn server_streaming<Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<Req>,
+    ) -> Result<Response<Streaming<Resp>>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let (head, message) = self.split(request);
+        let deadline = head.timeout.map(|t| Instant::now() + t);
+        let call = async {
+            let frame = codec::encode(
+                &mut FrameWriter::new(),
+                &message,
+                self.inner.config.max_send_message,
+            )?;
+            let (response, mut send) = self.start(path, &head).await?;
+            send.send_data(frame, true).map_err(Status::from_h2)?;
+            let (metadata, stream) = self.response::<Resp>(response, None, deadline).await?;
+            Ok(Response::from_parts(metadata, stream, MetadataMap::new()))
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a client-streaming method: a stream of requests, one response.
+    pub async fn client_streaming<S, Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        S: Stream<Item = Req> + Send + 'static,
+        Req: Message + 'static,
+        Resp: Message + Default,
+    {
+        let (head, messages) = self.split(request);
+        let deadline = head.timeout.map(|t| Instant::now() + t);
+        let call = async {
+            let (response, send) = self.start(path, &head).await?;
+            let sender = self.spawn_sender(send, messages);
+            let (metadata, mut stream) = self.response::<Resp>(response, Some(sender), None).await?;
+            single_response(metadata, &mut stream).await
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a bidirectional-streaming method: a stream of requests, a stream of responses.
+    pub async fn streaming<S, Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+    ) -> Result<Response<Streaming<Resp>>, Status>
+    where
+        S: Stream<Item = Req> + Send + 'static,
+        Req: Message + 'static,
+        Resp: Message + Default,
+    {
+        let (head, messages) = self.split(request);
+        let deadline = head.timeout.map(|t| Instant::now() + t);
+        let call = async {
+            let (response, send) = self.start(path, &head).await?;
+            let sender = self.spawn_sender(send, messages);
+            let (metadata, stream) = self
+                .response::<Resp>(response, Some(sender), deadline)
+                .await?;
+            Ok(Response::from_parts(metadata, stream, MetadataMap::new()))
+        };
+        with_deadline(deadline, call).await
+    }
+
+    fn split<T>(&self, request: Request<T>) -> (Head, T) {
+        let timeout = request.timeout().or(self.inner.config.timeout);
+        let wait_for_ready = request.wait_for_ready();
+        let (metadata, message, _) = request.into_parts();
+        (
+            Head {
+                metadata,
+                timeout,
+                wait_for_ready,
+            },
+            message,
+        )
+    }
+
+    /// Opens the stream and sends the request head.
+    async fn start(
+        &self,
+        path: PathAndQuery,
+        head: &Head,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+        let inner = &self.inner;
+        let send = inner.sender(head.wait_for_ready).await?;
+        let mut send = send
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("connection lost: {e}")).with_source(e))?;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(inner.scheme.clone());
+        uri.authority = Some(inner.authority.clone());
+        uri.path_and_query = Some(path);
+        let uri = Uri::from_parts(uri).map_err(|e| Status::internal(format!("bad path: {e}")))?;
+        let mut request = http::Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        if let Some(timeout) = head.timeout {
+            // format_timeout yields ASCII digits and a unit letter.
+            if let Ok(v) = HeaderValue::from_str(&format_timeout(timeout)) {
+                headers.insert("grpc-timeout", v);
+            }
+        }
+        head.metadata.write_to(headers);
+        let agent = match headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+            Some(user) => format!("{user} {}", inner.config.user_agent),
+            None => inner.config.user_agent.clone(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&agent) {
+            headers.insert(header::USER_AGENT, v);
+        }
+        send.send_request(request, false).map_err(Status::from_h2)
+    }
+
+    /// Waits for the response head and wraps the body in a message stream.
+    async fn response<T>(
+        &self,
+        response: ResponseFuture,
+        sender: Option<Sender>,
+        deadline: Option<Instant>,
+    ) -> Result<(MetadataMap, Streaming<T>), Status> {
+        let response = match response.await {
+            Ok(r) => r,
+            Err(err) => {
+                let from_sender = sender
+                    .as_ref()
+                    .and_then(|s| s.error.lock().ok()?.take());
+                return Err(from_sender.unwrap_or_else(|| Status::from_h2(err)));
+            }
+        };
+        let (parts, body) = response.into_parts();
+        if parts.status != http::StatusCode::OK {
+            if let Some(Err(status)) = Status::from_trailers(&parts.headers) {
+                return Err(status);
+            }
+            return Err(Status::new(
+                Code::from_http_status(parts.status.as_u16()),
+                format!("server answered HTTP {} instead of a gRPC response", parts.status),
+            ));
+        }
+        let content_type = parts.headers.get(header::CONTENT_TYPE);
+        if !content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")) {
+            return Err(Status::unknown(format!(
+                "server answered with content-type {:?}, not application/grpc",
+                content_type
+            )));
+        }
+        let trailers_only = if body.is_end_stream() {
+            match Status::from_trailers(&parts.headers) {
+                Some(Ok(())) => Some(MetadataMap::from_headers(parts.headers.clone())),
+                Some(Err(status)) => return Err(status),
+                None => {
+                    return Err(Status::internal(
+                        "server ended the response without a grpc-status",
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        let encoding =
+            Encoding::from_header(parts.headers.get("grpc-encoding").map(|v| v.as_bytes()));
+        let (task, send_error) = match sender {
+            Some(s) => (Some(s.task), Some(s.error)),
+            None => (None, None),
+        };
+        let side = ClientSide {
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            sender: task,
+            send_error,
+        };
+        let stream = Streaming::client(
+            body,
+            self.inner.config.max_recv_message,
+            encoding,
+            side,
+            trailers_only,
+        );
+        Ok((MetadataMap::from_headers(parts.headers), stream))
+    }
+
+    /// Sends a request stream from its own task, so that reading responses never waits on it.
+    fn spawn_sender<S, M>(&self, send: SendStream<Bytes>, messages: S) -> Sender
+    where
+        S: Stream<Item = M> + Send + 'static,
+        M: Message + 'static,
+    {
+        let error = Arc::new(Mutex::new(None));
+        let slot = error.clone();
+        let limit = self.inner.config.max_send_message;
+        let task = tokio::spawn(async move {
+            let mut send = send;
+            let mut messages = OkStream(Box::pin(messages));
+            let mut outbound = Outbound::new();
+            let result =
+                poll_fn(|cx| outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit)).await;
+            match result {
+                Ok(()) => {
+                    let _ = send.send_data(Bytes::new(), true);
+                }
+                Err(SendError::Local(status)) => {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(status);
+                    }
+                    send.send_reset(h2::Reason::CANCEL);
+                }
+                Err(SendError::Gone(_)) => {}
+            }
+        });
+        Sender { task, error }
+    }
+}
+
+/// The request-sending task of a streaming call, and the error it may leave behind.
+struct Sender {
+    task: tokio::task::JoinHandle<()>,
+    error: Arc<Mutex<Option<Status>>>,
+}
+
+/// Reads the one message of a unary response and the status after it.
+async fn single_response<T: Message + Default>(
+    metadata: MetadataMap,
+    stream: &mut Streaming<T>,
+) -> Result<Response<T>, Status> {
+    let message = stream.message().await?.ok_or_else(|| {
+        Status::internal("server ended the call with OK but sent no response message")
+    })?;
+    if stream.message().await?.is_some() {
+        return Err(Status::internal(
+            "server sent more than one response message to a unary call",
+        ));
+    }
+    let trailers = stream.trailers().cloned().unwrap_or_default();
+    Ok(Response::from_parts(metadata, message, trailers))
+}
+
+async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match deadline {
+        None => call.await,
+        Some(at) => match tokio::time::timeout_at(at, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+        },
+    }
+}
+
+/// A stream of messages seen as a stream of `Ok` results. The user's stream is boxed once per call
+/// so that it can be polled without a pin projection.
+struct OkStream<S>(Pin<Box<S>>);
+
+impl<S: Stream> Stream for OkStream<S> {
+    type Item = Result<S::Item, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx).map(|o| o.map(Ok))
+    }
+}

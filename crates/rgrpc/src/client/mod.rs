@@ -1,0 +1,147 @@
+//! The client: a `Channel` to one target, shared by clones, multiplexing calls over one HTTP/2
+//! connection that it opens lazily and reopens after a failure with backoff.
+//!
+//! A call takes the current connection's `h2` sender (a cheap clone) and talks to the socket's
+//! task directly: there is no queue or extra task between the caller and the connection. Load
+//! balancing across several addresses is not handled at this level.
+
+mod backoff;
+mod call;
+mod connection;
+
+pub use call::IntoStreamingRequest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+
+use crate::error::{Error, Kind};
+use crate::http2::settings::*;
+use connection::{Connector, Target};
+
+/// A connection to one gRPC server, cheap to clone; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    inner: Arc<connection::Inner>,
+}
+
+/// Settings of a channel.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelConfig {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) max_recv_message: usize,
+    pub(crate) max_send_message: usize,
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) max_header_list_size: u32,
+    pub(crate) user_agent: String,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> ChannelConfig {
+        ChannelConfig {
+            timeout: None,
+            connect_timeout: None,
+            max_recv_message: DEFAULT_MAX_RECV_MESSAGE,
+            max_send_message: DEFAULT_MAX_SEND_MESSAGE,
+            stream_window: DEFAULT_STREAM_WINDOW,
+            connection_window: DEFAULT_CONNECTION_WINDOW,
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            user_agent: concat!("rgrpc-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl Channel {
+    /// Connects to `target` with default settings, waiting for the connection.
+    ///
+    /// Targets: `http://host:port`, `host:port`, `http://[::1]:50051`, `unix:/path/to.sock`.
+    pub async fn connect(target: &str) -> Result<Channel, Error> {
+        Channel::builder(target)?.connect().await
+    }
+
+    /// A builder for a channel to `target`.
+    pub fn builder(target: &str) -> Result<Builder, Error> {
+        Ok(Builder {
+            target: Target::parse(target)?,
+            config: ChannelConfig::default(),
+        })
+    }
+}
+
+/// Settings for a [`Channel`], then `connect` or `connect_lazy`.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    target: (Target, Scheme, Authority),
+    config: ChannelConfig,
+}
+
+impl Builder {
+    /// Timeout for every call that does not set its own (default: none).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout = Some(timeout);
+        self
+    }
+
+    /// How long one connection attempt may take (default: the backoff's minimum of 20 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Largest response message accepted (default 4 MiB).
+    pub fn max_recv_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_recv_message = bytes;
+        self
+    }
+
+    /// Largest request message sent (default 4 MiB).
+    pub fn max_send_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_send_message = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window of each call (default 1 MiB).
+    pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
+        self.config.stream_window = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window of the connection (default 2 MiB).
+    pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
+        self.config.connection_window = bytes;
+        self
+    }
+
+    /// Replaces the `user-agent` sent with every call.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.config.user_agent = user_agent.into();
+        self
+    }
+
+    /// Connects now, failing if the first attempt fails.
+    pub async fn connect(self) -> Result<Channel, Error> {
+        let channel = self.connect_lazy();
+        channel.inner.connect_now().await?;
+        Ok(channel)
+    }
+
+    /// A channel that connects on its first call.
+    pub fn connect_lazy(self) -> Channel {
+        let (target, scheme, authority) = self.target;
+        Channel {
+            inner: Arc::new(connection::Inner::new(
+                Connector { target },
+                scheme,
+                authority,
+                self.config,
+            )),
+        }
+    }
+}
+
+pub(crate) fn invalid_target(target: &str, why: &str) -> Error {
+    Error::new(Kind::InvalidAddress, format!("invalid target {target:?}: {why}"))
+}

@@ -1,0 +1,113 @@
+//! `Error`: what can go wrong outside a call (binding, connecting, a bad address).
+//!
+//! Calls fail with a [`Status`](crate::Status); this type is for the operations around them. It is
+//! opaque: ask it with the `is_*` predicates and follow `source()` for the cause. Its message names
+//! the step that failed (name resolution, TCP connect, HTTP/2 handshake, bind), never a bare
+//! "transport error".
+
+use std::error::Error as StdError;
+use std::fmt;
+
+type Source = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error outside a call.
+pub struct Error {
+    kind: Kind,
+    message: String,
+    source: Option<Source>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    InvalidAddress,
+    Bind,
+    Resolve,
+    Connect,
+    Handshake,
+    Timeout,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<Source>) -> Error {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The address or URI could not be parsed or is not supported.
+    pub fn is_invalid_address(&self) -> bool {
+        self.kind == Kind::InvalidAddress
+    }
+
+    /// The server could not listen on its address.
+    pub fn is_bind(&self) -> bool {
+        self.kind == Kind::Bind
+    }
+
+    /// The host name could not be resolved.
+    pub fn is_resolve(&self) -> bool {
+        self.kind == Kind::Resolve
+    }
+
+    /// No TCP (or Unix socket) connection could be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == Kind::Connect
+    }
+
+    /// The connection was made but the HTTP/2 (or TLS) handshake failed.
+    pub fn is_handshake(&self) -> bool {
+        self.kind == Kind::Handshake
+    }
+
+    /// The operation took longer than its timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == Kind::Timeout
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            // One level of cause is part of the message; the rest is in source().
+            Some(source) => write!(f, "{}: {}", self.message, source),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Error> for crate::Status {
+    fn from(err: Error) -> crate::Status {
+        let code = match err.kind {
+            Kind::InvalidAddress => crate::Code::InvalidArgument,
+            Kind::Timeout => crate::Code::DeadlineExceeded,
+            _ => crate::Code::Unavailable,
+        };
+        crate::Status::new(code, err.to_string()).with_source(err)
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP/2 through `h2`: connection settings per role, and moving gRPC frames through a stream's
+//! body under flow control.
+//!
+//! This layer knows h2 types and the runtime; it does not know about services, routing or the
+//! meaning of a status.
+
+pub(crate) mod body;
+pub(crate) mod settings;

@@ -1,0 +1,50 @@
+//! rgrpc: gRPC for Rust, over HTTP/2 with `h2`, messages with `prost`.
+//!
+//! A unary call, server side, left to right (the client is the mirror image):
+//!
+//! ```text
+//! TCP/Unix socket ─▶ HTTP/2 connection ─▶ stream ─▶ gRPC frames ─▶ protobuf message ─▶ handler
+//!   server/conn      h2 (http2/)          server/call framing/       codec/ (prost)      your impl
+//! ```
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`server`] | [`Server`] builder, routing, the call [`Context`](server::Context), response streams |
+//! | [`client`] | [`Channel`]: one connection, shared by clones, reconnecting with backoff |
+//! | [`metadata`] | [`MetadataMap`]: ASCII and `-bin` values, `grpc-timeout` |
+//! | [`Status`], [`Code`] | the error that crosses the wire |
+//!
+//! Services and clients are generated from `.proto` files by `rgrpc-build` in `build.rs`, with no
+//! `protoc` needed. See `examples/` in the repository for runnable programs.
+//!
+//! ## Shape of the four call kinds
+//! A handler receives a [`Request`] of a message, or of a [`Streaming`] of messages, and returns a
+//! [`Response`] of a message, or of a [`ResponseStream`]. Response streams are pulled by the call's
+//! task as HTTP/2 flow control allows, so a slow peer never makes the server buffer without bound.
+//!
+//! ## Features
+//! None yet: TLS, compression and tower integration arrive as additive features.
+
+#![deny(missing_docs)]
+
+pub mod client;
+#[doc(hidden)]
+pub mod codegen;
+mod codec;
+mod error;
+mod framing;
+mod http2;
+pub mod metadata;
+mod request;
+pub mod server;
+mod status;
+mod streaming;
+
+pub use client::{Channel, IntoStreamingRequest};
+pub use codec::Encoding;
+pub use error::Error;
+pub use metadata::MetadataMap;
+pub use request::{IntoRequest, Request, Response};
+pub use server::{ResponseStream, Server, StreamSender};
+pub use status::{Code, Status};
+pub use streaming::Streaming;

@@ -1,0 +1,377 @@
+//! Call metadata: the user's headers and trailers, ASCII values and `-bin` binary values.
+//!
+//! A [`MetadataMap`] holds only what belongs to the application. Headers that the protocol owns
+//! (pseudo-headers, `content-type`, `te`, `grpc-*`, connection headers) are kept out of it on receipt
+//! and refused on insertion, so a handler can never spoof or lose them. Binary values are base64 on
+//! the wire and plain bytes here. This module does no I/O.
+
+pub(crate) mod base64;
+mod timeout;
+
+use std::fmt;
+
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+
+pub use timeout::{InvalidTimeout, format_timeout, parse_timeout};
+
+/// A metadata key or value that cannot be sent.
+#[derive(Debug, Clone)]
+pub struct InvalidMetadata {
+    kind: InvalidKind,
+    key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InvalidKind {
+    Key,
+    Reserved,
+    AsciiValue,
+    BinaryKeyForAscii,
+    AsciiKeyForBinary,
+    Base64,
+}
+
+impl InvalidMetadata {
+    fn new(kind: InvalidKind, key: &str) -> InvalidMetadata {
+        InvalidMetadata {
+            kind,
+            key: key.to_owned(),
+        }
+    }
+
+    /// The key is reserved for the protocol (`grpc-*`, `content-type`, `te`, pseudo-headers…).
+    pub fn is_reserved(&self) -> bool {
+        self.kind == InvalidKind::Reserved
+    }
+}
+
+impl fmt::Display for InvalidMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = &self.key;
+        match self.kind {
+            InvalidKind::Key => write!(
+                f,
+                "invalid metadata key {key:?}: keys use only 0-9 a-z _ - . and are not empty"
+            ),
+            InvalidKind::Reserved => {
+                write!(f, "metadata key {key:?} is reserved for the gRPC protocol")
+            }
+            InvalidKind::AsciiValue => write!(
+                f,
+                "invalid value for metadata key {key:?}: ASCII values hold printable ASCII only \
+                 (use a key ending in -bin for binary data)"
+            ),
+            InvalidKind::BinaryKeyForAscii => write!(
+                f,
+                "metadata key {key:?} ends in -bin: give its value as bytes (insert_bin)"
+            ),
+            InvalidKind::AsciiKeyForBinary => write!(
+                f,
+                "metadata key {key:?} does not end in -bin: binary values need a -bin key"
+            ),
+            InvalidKind::Base64 => write!(f, "metadata value for {key:?} is not valid base64"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidMetadata {}
+
+/// Headers or trailers of a call, as the application sees them.
+#[derive(Clone, Default)]
+pub struct MetadataMap {
+    headers: HeaderMap,
+}
+
+impl MetadataMap {
+    /// An empty map.
+    pub fn new() -> MetadataMap {
+        MetadataMap::default()
+    }
+
+    /// Number of values (a key with two values counts twice).
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// True when the map holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Sets an ASCII value, replacing any earlier values of the key.
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds an ASCII value, keeping earlier values of the key.
+    pub fn append(&mut self, key: &str, value: &str) -> Result<(), InvalidMetadata> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// Sets a binary value under a key ending in `-bin`, replacing earlier values.
+    pub fn insert_bin(&mut self, key: &str, value: &[u8]) -> Result<(), InvalidMetadata> {
+        let (name, value) = binary_entry(key, value)?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds a binary value under a key ending in `-bin`, keeping earlier values.
+    pub fn append_bin(&mut self, key: &str, value: &[u8]) -> Result<(), InvalidMetadata> {
+        let (name, value) = binary_entry(key, value)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// The first ASCII value of a key. `None` for a missing key, a `-bin` key, or a value that is
+    /// not printable ASCII.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if is_binary_key(key) {
+            return None;
+        }
+        self.headers.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every ASCII value of a key, in order.
+    pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let values = if is_binary_key(key) {
+            None
+        } else {
+            Some(self.headers.get_all(key).iter())
+        };
+        values.into_iter().flatten().filter_map(|v| v.to_str().ok())
+    }
+
+    /// The first binary value of a `-bin` key, decoded from base64.
+    pub fn get_bin(&self, key: &str) -> Option<Result<Vec<u8>, InvalidMetadata>> {
+        if !is_binary_key(key) {
+            return None;
+        }
+        let raw = self.headers.get(key)?;
+        Some(
+            base64::decode(raw.as_bytes())
+                .map_err(|_| InvalidMetadata::new(InvalidKind::Base64, key)),
+        )
+    }
+
+    /// Every binary value of a `-bin` key, decoded. A peer may send several values in one header,
+    /// separated by commas; each is decoded on its own.
+    pub fn get_all_bin(&self, key: &str) -> Result<Vec<Vec<u8>>, InvalidMetadata> {
+        if !is_binary_key(key) {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for raw in self.headers.get_all(key) {
+            for part in raw.as_bytes().split(|b| *b == b',') {
+                out.push(
+                    base64::decode(part)
+                        .map_err(|_| InvalidMetadata::new(InvalidKind::Base64, key))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// True when the key has at least one value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.headers.contains_key(key)
+    }
+
+    /// Removes every value of a key; true if there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.headers.remove(key).is_some()
+    }
+
+    /// The keys, each once.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.headers.keys().map(HeaderName::as_str)
+    }
+
+    /// Every entry in wire form: `-bin` values still base64-encoded.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()))
+    }
+
+    /// Adds every entry of `other` to this map.
+    pub fn extend(&mut self, other: MetadataMap) {
+        for (name, value) in other.headers {
+            // The first item of each run carries the name; HeaderMap yields None for repeats.
+            if let Some(name) = name {
+                self.headers.append(name, value);
+            }
+        }
+    }
+
+    /// Builds a map from received headers, dropping what the protocol owns.
+    pub(crate) fn from_headers(mut headers: HeaderMap) -> MetadataMap {
+        let reserved = headers.keys().any(|k| is_reserved(k.as_str()));
+        if reserved {
+            let keys: Vec<HeaderName> = headers
+                .keys()
+                .filter(|k| is_reserved(k.as_str()))
+                .cloned()
+                .collect();
+            for k in keys {
+                headers.remove(k);
+            }
+        }
+        MetadataMap { headers }
+    }
+
+    /// Appends every entry to an outgoing header block.
+    pub(crate) fn write_to(&self, out: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            out.append(name.clone(), value.clone());
+        }
+    }
+
+    /// The raw header map, for tests.
+    #[cfg(test)]
+    pub(crate) fn as_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl fmt::Debug for MetadataMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()))),
+            )
+            .finish()
+    }
+}
+
+fn is_binary_key(key: &str) -> bool {
+    key.ends_with("-bin")
+}
+
+/// Keys the protocol owns; user metadata may not carry them.
+fn is_reserved(key: &str) -> bool {
+    key.starts_with(':')
+        || key.starts_with("grpc-")
+        || matches!(
+            key,
+            "content-type"
+                | "te"
+                | "host"
+                | "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "transfer-encoding"
+                | "upgrade"
+                | "content-length"
+        )
+}
+
+fn check_key(key: &str) -> Result<HeaderName, InvalidMetadata> {
+    let valid = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(InvalidMetadata::new(InvalidKind::Key, key));
+    }
+    if is_reserved(key) {
+        return Err(InvalidMetadata::new(InvalidKind::Reserved, key));
+    }
+    HeaderName::from_bytes(key.as_bytes()).map_err(|_| InvalidMetadata::new(InvalidKind::Key, key))
+}
+
+fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), InvalidMetadata> {
+    let name = check_key(key)?;
+    if is_binary_key(key) {
+        return Err(InvalidMetadata::new(InvalidKind::BinaryKeyForAscii, key));
+    }
+    if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(InvalidMetadata::new(InvalidKind::AsciiValue, key));
+    }
+    let value =
+        HeaderValue::from_str(value).map_err(|_| InvalidMetadata::new(InvalidKind::AsciiValue, key))?;
+    Ok((name, value))
+}
+
+fn binary_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), InvalidMetadata> {
+    let name = check_key(key)?;
+    if !is_binary_key(key) {
+        return Err(InvalidMetadata::new(InvalidKind::AsciiKeyForBinary, key));
+    }
+    // base64 output is always a valid header value.
+    let value = HeaderValue::from_str(&base64::encode(value))
+        .map_err(|_| InvalidMetadata::new(InvalidKind::Base64, key))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_binary_values() {
+        let mut md = MetadataMap::new();
+        md.insert("x-user", "alice").unwrap();
+        md.append("x-user", "bob").unwrap();
+        md.insert_bin("x-blob-bin", b"\x00\x01\xfe\xff").unwrap();
+        assert_eq!(md.get("x-user"), Some("alice"));
+        assert_eq!(md.get_all("x-user").collect::<Vec<_>>(), ["alice", "bob"]);
+        assert_eq!(md.get_bin("x-blob-bin").unwrap().unwrap(), b"\x00\x01\xfe\xff");
+        assert_eq!(md.as_headers()["x-blob-bin"], "AAH+/w");
+        assert!(md.get("x-blob-bin").is_none());
+        assert!(md.get_bin("x-user").is_none());
+        assert_eq!(md.len(), 3);
+        assert!(md.remove("x-user"));
+        assert_eq!(md.len(), 1);
+    }
+
+    #[test]
+    fn binary_values_accept_padding_and_comma_lists() {
+        let mut headers = HeaderMap::new();
+        headers.insert("a-bin", HeaderValue::from_static("YQ=="));
+        headers.insert("b-bin", HeaderValue::from_static("YQ,YWI="));
+        let md = MetadataMap::from_headers(headers);
+        assert_eq!(md.get_bin("a-bin").unwrap().unwrap(), b"a");
+        assert_eq!(md.get_all_bin("b-bin").unwrap(), vec![b"a".to_vec(), b"ab".to_vec()]);
+    }
+
+    #[test]
+    fn invalid_keys_and_values_are_refused_with_reasons() {
+        let mut md = MetadataMap::new();
+        assert!(md.insert("", "x").is_err());
+        assert!(md.insert("Upper", "x").is_err());
+        assert!(md.insert("sp ace", "x").is_err());
+        assert!(md.insert("grpc-status", "0").unwrap_err().is_reserved());
+        assert!(md.insert("content-type", "x").unwrap_err().is_reserved());
+        assert!(md.insert("te", "trailers").unwrap_err().is_reserved());
+        assert!(md.insert("x-ok", "tab\there").is_err());
+        assert!(md.insert("x-ok", "é").is_err());
+        let err = md.insert("x-data-bin", "text").unwrap_err();
+        assert!(err.to_string().contains("insert_bin"));
+        assert!(md.insert_bin("x-data", b"\0").is_err());
+        assert!(md.is_empty());
+    }
+
+    #[test]
+    fn reserved_headers_are_kept_out_of_received_metadata() {
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "1S"),
+            ("grpc-encoding", "gzip"),
+            ("user-agent", "grpc-go/1.0"),
+            ("x-custom", "yes"),
+        ] {
+            headers.insert(k, HeaderValue::from_static(v));
+        }
+        let md = MetadataMap::from_headers(headers);
+        let mut keys: Vec<_> = md.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["user-agent", "x-custom"]);
+    }
+}

@@ -1,0 +1,207 @@
+//! `Request` and `Response`: a message with its metadata, and for requests the per-call options a
+//! client sets (timeout, wait-for-ready) and the context a server sees (deadline, peer, cancellation).
+
+use std::time::Duration;
+
+use crate::metadata::MetadataMap;
+use crate::server::Context;
+
+/// A request message with its metadata.
+///
+/// A client fills in the message, metadata and per-call options; a server handler receives it
+/// with a [`Context`].
+#[derive(Debug)]
+pub struct Request<T> {
+    metadata: MetadataMap,
+    message: T,
+    timeout: Option<Duration>,
+    wait_for_ready: bool,
+    context: Context,
+}
+
+impl<T> Request<T> {
+    /// A request with empty metadata and no per-call options.
+    pub fn new(message: T) -> Request<T> {
+        Request {
+            metadata: MetadataMap::new(),
+            message,
+            timeout: None,
+            wait_for_ready: false,
+            context: Context::default(),
+        }
+    }
+
+    pub(crate) fn from_server(metadata: MetadataMap, message: T, context: Context) -> Request<T> {
+        Request {
+            metadata,
+            message,
+            timeout: None,
+            wait_for_ready: false,
+            context,
+        }
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// Request metadata (headers).
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.metadata
+    }
+
+    /// Request metadata, mutably.
+    pub fn metadata_mut(&mut self) -> &mut MetadataMap {
+        &mut self.metadata
+    }
+
+    /// Client side: fails the call with `DEADLINE_EXCEEDED` if it takes longer than `timeout`,
+    /// and tells the server so through `grpc-timeout`.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// The per-call timeout set by [`Request::set_timeout`].
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Client side: instead of failing at once while the channel cannot connect, wait until it
+    /// can (or the deadline passes).
+    pub fn set_wait_for_ready(&mut self, wait: bool) {
+        self.wait_for_ready = wait;
+    }
+
+    /// Whether [`Request::set_wait_for_ready`] is on.
+    pub fn wait_for_ready(&self) -> bool {
+        self.wait_for_ready
+    }
+
+    /// Server side: the call's context (deadline, peer address, cancellation). On a request that a
+    /// client builds, an empty context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// Splits into metadata, message and context.
+    pub fn into_parts(self) -> (MetadataMap, T, Context) {
+        (self.metadata, self.message, self.context)
+    }
+
+    /// Keeps metadata, options and context, with another message.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            metadata: self.metadata,
+            message: f(self.message),
+            timeout: self.timeout,
+            wait_for_ready: self.wait_for_ready,
+            context: self.context,
+        }
+    }
+}
+
+/// Anything a generated client method accepts as a request: a message or a [`Request`].
+pub trait IntoRequest<T> {
+    /// Wraps the value in a request.
+    fn into_request(self) -> Request<T>;
+}
+
+impl<T> IntoRequest<T> for T {
+    fn into_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoRequest<T> for Request<T> {
+    fn into_request(self) -> Request<T> {
+        self
+    }
+}
+
+/// A response message with its header and trailer metadata.
+#[derive(Debug)]
+pub struct Response<T> {
+    metadata: MetadataMap,
+    message: T,
+    trailers: MetadataMap,
+}
+
+impl<T> Response<T> {
+    /// A response with empty metadata.
+    pub fn new(message: T) -> Response<T> {
+        Response {
+            metadata: MetadataMap::new(),
+            message,
+            trailers: MetadataMap::new(),
+        }
+    }
+
+    pub(crate) fn from_parts(metadata: MetadataMap, message: T, trailers: MetadataMap) -> Self {
+        Response {
+            metadata,
+            message,
+            trailers,
+        }
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message out.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// Response header metadata.
+    pub fn metadata(&self) -> &MetadataMap {
+        &self.metadata
+    }
+
+    /// Response header metadata, mutably (server side: sent before the first message).
+    pub fn metadata_mut(&mut self) -> &mut MetadataMap {
+        &mut self.metadata
+    }
+
+    /// Trailer metadata. On the client, for a unary or client-streaming call, the trailers the
+    /// server sent; for a streaming response, see `Streaming::trailers`.
+    pub fn trailers(&self) -> &MetadataMap {
+        &self.trailers
+    }
+
+    /// Trailer metadata, mutably (server side: sent with the final status).
+    pub fn trailers_mut(&mut self) -> &mut MetadataMap {
+        &mut self.trailers
+    }
+
+    /// Splits into header metadata, message and trailer metadata.
+    pub fn into_parts(self) -> (MetadataMap, T, MetadataMap) {
+        (self.metadata, self.message, self.trailers)
+    }
+
+    /// Keeps the metadata, with another message.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            metadata: self.metadata,
+            message: f(self.message),
+            trailers: self.trailers,
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! One server connection: the HTTP/2 handshake, accepting streams, checking each request's head,
+//! and handing the call to its service. Draining on shutdown happens here too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, ServerCall, Shared};
+use crate::codec::Encoding;
+use crate::metadata::{MetadataMap, parse_timeout};
+use crate::status::Status;
+
+/// A listener of some socket kind.
+pub(crate) trait Accept: Send {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept(
+        &self,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
+}
+
+pub(crate) struct TcpAccept(pub(crate) TcpListener);
+pub(crate) struct UnixAccept(pub(crate) UnixListener);
+
+impl Accept for TcpAccept {
+    type Io = TcpStream;
+    async fn accept(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
+        let (io, peer) = self.0.accept().await?;
+        // Small gRPC frames must not wait for Nagle's algorithm.
+        let _ = io.set_nodelay(true);
+        Ok((io, Some(peer)))
+    }
+}
+
+impl Accept for UnixAccept {
+    type Io = UnixStream;
+    async fn accept(&self) -> std::io::Result<(UnixStream, Option<SocketAddr>)> {
+        let (io, _) = self.0.accept().await?;
+        Ok((io, None))
+    }
+}
+
+/// Serves one connection until the client closes it, the server drains it, or shutdown forces it.
+pub(crate) async fn serve_connection<IO>(
+    io: IO,
+    peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &shared.config;
+    let handshake = h2::server::Builder::new()
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .max_header_list_size(config.max_header_list_size)
+        .initial_window_size(config.stream_window)
+        .initial_connection_window_size(config.connection_window)
+        .max_frame_size(config.max_frame_size)
+        .handshake(io);
+    let mut conn = match tokio::time::timeout(config.handshake_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => {
+            tracing::debug!(?peer, error = %err, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "HTTP/2 handshake timed out");
+            return;
+        }
+    };
+    let mut is_draining = *draining.borrow();
+    if is_draining {
+        conn.graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.force.cancelled() => return,
+            changed = draining.changed(), if !is_draining => {
+                if changed.is_err() || *draining.borrow() {
+                    conn.graceful_shutdown();
+                    is_draining = true;
+                }
+            }
+            next = conn.accept() => match next {
+                Some(Ok((request, respond))) => {
+                    let task = handle_call(request, respond, shared.clone(), peer);
+                    shared.tasks.spawn(task);
+                }
+                Some(Err(err)) => {
+                    tracing::debug!(?peer, error = %err, "connection ended with an error");
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+    tokio::select! {
+        () = shared.force.cancelled() => {}
+        _ = std::future::poll_fn(|cx| conn.poll_closed(cx)) => {}
+    }
+}
+
+/// Checks a request's head, routes it, and runs the call.
+async fn handle_call(
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+    peer: Option<SocketAddr>,
+) {
+    let (head, body) = request.into_parts();
+    if head.method != Method::POST {
+        return respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if !is_grpc_content_type(head.headers.get(header::CONTENT_TYPE)) {
+        return respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let (service, method) = match shared.router.route(head.uri.path()) {
+        Ok(route) => route,
+        Err(status) => return respond_status(&mut respond, &status),
+    };
+    let deadline = match head.headers.get("grpc-timeout") {
+        None => None,
+        Some(raw) => match parse_timeout(raw.as_bytes()) {
+            // A timeout too far away to represent is no deadline at all.
+            Ok(timeout) => Instant::now().checked_add(timeout),
+            Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
+        },
+    };
+    let encoding = Encoding::from_header(head.headers.get("grpc-encoding").map(|v| v.as_bytes()));
+    let call = ServerCall {
+        metadata: MetadataMap::from_headers(head.headers),
+        body,
+        respond,
+        context: Context::new(peer, deadline, CancellationToken::new()),
+        encoding,
+        shared: shared.clone(),
+    };
+    service.call(method, call).await;
+}
+
+/// `application/grpc`, optionally followed by `+format` or `;parameters`.
+fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
+    let Some(value) = value else { return false };
+    let v = value.as_bytes();
+    const PREFIX: &[u8] = b"application/grpc";
+    v.len() >= PREFIX.len()
+        && v[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+        && matches!(v.get(PREFIX.len()), None | Some(b'+') | Some(b';'))
+}
+
+/// A plain HTTP error, for requests that are not gRPC at all.
+fn respond_http(respond: &mut SendResponse<Bytes>, status: StatusCode) {
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    let _ = respond.send_response(response, true);
+}
+
+/// A Trailers-Only response carrying `status`.
+pub(crate) fn respond_status(respond: &mut SendResponse<Bytes>, status: &Status) {
+    let mut response = http::Response::new(());
+    grpc_headers(response.headers_mut());
+    status.write_trailers(response.headers_mut());
+    let _ = respond.send_response(response, true);
+}
+
+/// The headers every gRPC response starts with.
+pub(crate) fn grpc_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(
+        "grpc-accept-encoding",
+        HeaderValue::from_static(Encoding::ACCEPTED),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let ok = |s: &'static str| is_grpc_content_type(Some(&HeaderValue::from_static(s)));
+        assert!(ok("application/grpc"));
+        assert!(ok("application/grpc+proto"));
+        assert!(ok("application/grpc;charset=utf-8"));
+        assert!(ok("Application/GRPC"));
+        assert!(!ok("application/grpcx"));
+        assert!(!ok("application/json"));
+        assert!(!ok("application/grp"));
+        assert!(!is_grpc_content_type(None));
+    }
+}

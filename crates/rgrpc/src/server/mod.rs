@@ -1,0 +1,277 @@
+//! The server: a builder with limits, services registered by name, and the accept loop.
+//!
+//! One task per connection drives HTTP/2; one task per call runs the handler. Routing is by
+//! `:path`. Graceful shutdown sends GOAWAY, stops accepting, lets in-flight calls finish for a
+//! grace period and then cancels them. TLS is not handled at this level.
+
+mod call;
+mod conn;
+mod context;
+mod router;
+
+pub use call::{ResponseStream, ServerCall, StreamSender};
+pub use context::Context;
+
+pub(crate) use call::{bidi_streaming, client_streaming, server_streaming, unary};
+pub(crate) use conn::respond_status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, Kind};
+use crate::http2::settings::*;
+use router::Router;
+
+/// A future a service returns for one call.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A gRPC service the server can route calls to. Generated code implements it; users rarely do.
+pub trait Service: Send + Sync + 'static {
+    /// Fully qualified name, e.g. `helloworld.Greeter`.
+    fn name(&self) -> &'static str;
+    /// Method names as they appear in `:path`, e.g. `SayHello`.
+    fn methods(&self) -> &'static [&'static str];
+    /// Runs one call of the method at `method` in [`Service::methods`].
+    fn call(&self, method: usize, call: ServerCall) -> BoxFuture<()>;
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server(());
+
+impl Server {
+    /// A builder with the default limits and no services.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+/// Limits and settings of a server.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) max_recv_message: usize,
+    pub(crate) max_send_message: usize,
+    pub(crate) max_concurrent_streams: u32,
+    pub(crate) max_header_list_size: u32,
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) max_frame_size: u32,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_recv_message: DEFAULT_MAX_RECV_MESSAGE,
+            max_send_message: DEFAULT_MAX_SEND_MESSAGE,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            stream_window: DEFAULT_STREAM_WINDOW,
+            connection_window: DEFAULT_CONNECTION_WINDOW,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every connection and call of one server shares.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) router: Router,
+    /// Cancelled when the grace period after shutdown has passed.
+    pub(crate) force: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+/// Builds a server: limits, then services, then `serve*`.
+#[derive(Default)]
+pub struct Builder {
+    config: ServerConfig,
+    router: Router,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("services", &self.router.service_names().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Largest message accepted (default 4 MiB); a larger one fails the call with
+    /// `RESOURCE_EXHAUSTED` before it is buffered.
+    pub fn max_recv_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_recv_message = bytes;
+        self
+    }
+
+    /// Largest message sent (default 4 MiB); a handler returning a larger one fails its call with
+    /// `RESOURCE_EXHAUSTED`.
+    pub fn max_send_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_send_message = bytes;
+        self
+    }
+
+    /// Calls a client may run at once on one connection (default 256).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.config.max_concurrent_streams = streams;
+        self
+    }
+
+    /// Largest header block accepted, HPACK-decoded (default 16 KiB).
+    pub fn max_header_list_size(mut self, bytes: u32) -> Self {
+        self.config.max_header_list_size = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window of each call (default 1 MiB).
+    pub fn initial_stream_window_size(mut self, bytes: u32) -> Self {
+        self.config.stream_window = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window of each connection (default 2 MiB): the most unread data a client
+    /// can make the server hold per connection.
+    pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
+        self.config.connection_window = bytes;
+        self
+    }
+
+    /// Largest HTTP/2 frame accepted (default 16 KiB, the protocol minimum; at most 16 MiB - 1).
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.config.max_frame_size = bytes.clamp(16 * 1024, (1 << 24) - 1);
+        self
+    }
+
+    /// How long a new connection may take to complete the HTTP/2 handshake (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long in-flight calls may run after shutdown begins before they are cancelled
+    /// (default 10 s).
+    pub fn graceful_shutdown_timeout(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Registers a service. Several services share the server's port.
+    pub fn add_service<S: Service>(mut self, service: S) -> Self {
+        self.router.add(Arc::new(service));
+        self
+    }
+
+    /// Serves on `addr` (such as `"[::]:50051"` or `"127.0.0.1:0"`) until the process ends.
+    pub async fn serve(self, addr: &str) -> Result<(), Error> {
+        self.serve_with_shutdown(addr, std::future::pending()).await
+    }
+
+    /// Serves on `addr` until `signal` completes, then shuts down gracefully.
+    pub async fn serve_with_shutdown(
+        self,
+        addr: &str,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let listener = bind_tcp(addr).await?;
+        self.serve_with_listener(listener, signal).await
+    }
+
+    /// Serves connections from a TCP listener the caller bound (port 0 gives a free port; read it
+    /// with `local_addr`) until `signal` completes.
+    pub async fn serve_with_listener(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        self.run(conn::TcpAccept(listener), signal).await
+    }
+
+    /// Serves on a Unix domain socket at `path` until `signal` completes.
+    pub async fn serve_unix(
+        self,
+        path: impl AsRef<Path>,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let path = path.as_ref();
+        let listener = UnixListener::bind(path).map_err(|e| {
+            Error::new(Kind::Bind, format!("cannot listen on {}", path.display())).with_source(e)
+        })?;
+        self.run(conn::UnixAccept(listener), signal).await
+    }
+
+    async fn run<A: conn::Accept>(
+        self,
+        listener: A,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let shared = Arc::new(Shared {
+            config: self.config,
+            router: self.router,
+            force: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let (draining_tx, draining) = tokio::sync::watch::channel(false);
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut signal => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((io, peer)) => {
+                        let shared2 = shared.clone();
+                        let draining = draining.clone();
+                        shared.tasks.spawn(conn::serve_connection(io, peer, shared2, draining));
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off briefly, keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        let _ = draining_tx.send(true);
+        shared.tasks.close();
+        let grace = shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
+            shared.force.cancel();
+            shared.tasks.wait().await;
+        }
+        Ok(())
+    }
+}
+
+/// Binds a TCP listener, accepting `host:port` with an IP or a name (`[::]:50051`, `localhost:0`).
+pub(crate) async fn bind_tcp(addr: &str) -> Result<TcpListener, Error> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.map_err(|e| {
+        Error::new(Kind::InvalidAddress, format!("cannot resolve listen address {addr:?}"))
+            .with_source(e)
+    })?
+    .collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpListener::bind(a).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    let err = Error::new(Kind::Bind, format!("cannot listen on {addr}"));
+    Err(match last {
+        Some(e) => err.with_source(e),
+        None => err,
+    })
+}

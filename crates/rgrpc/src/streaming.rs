@@ -1,0 +1,225 @@
+//! `Streaming`: the messages a peer sends on one call, decoded as they arrive.
+//!
+//! A server handler reads its request stream with it; a client reads a response stream with it.
+//! Bytes are pulled from h2 only when the reader asks for the next message, so a slow reader holds
+//! back the sender through HTTP/2 flow control instead of buffering without bound.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use futures_core::Stream;
+use h2::RecvStream;
+use tokio::time::Sleep;
+
+use crate::codec::{self, Encoding};
+use crate::framing::Decoder;
+use crate::metadata::MetadataMap;
+use crate::status::Status;
+
+/// A stream of messages received on a call.
+///
+/// It is a [`Stream`] of `Result<T, Status>`; [`Streaming::message`] reads one message without
+/// any extension trait. On the client, the stream ends with `None` after an OK status and yields
+/// the status as an error otherwise; the trailers are then in [`Streaming::trailers`].
+/// Dropping a client's `Streaming` before its end cancels the call.
+pub struct Streaming<T> {
+    body: RecvStream,
+    decoder: Decoder,
+    encoding: Encoding,
+    state: State,
+    client: Option<Box<ClientSide>>,
+    trailers: Option<MetadataMap>,
+    _message: PhantomData<fn() -> T>,
+}
+
+/// What only a client's response stream carries.
+pub(crate) struct ClientSide {
+    /// The call's deadline.
+    pub(crate) deadline: Option<Pin<Box<Sleep>>>,
+    /// The task sending the request stream, stopped when the response stream is dropped.
+    pub(crate) sender: Option<tokio::task::JoinHandle<()>>,
+    /// An error the request sender hit, which explains a reset the reader then sees.
+    pub(crate) send_error: Option<Arc<Mutex<Option<Status>>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Data,
+    Trailers,
+    Done,
+}
+
+impl<T> Streaming<T> {
+    /// The request stream of a server call.
+    pub(crate) fn server(body: RecvStream, limit: usize, encoding: Encoding) -> Streaming<T> {
+        Streaming {
+            body,
+            decoder: Decoder::new(limit),
+            encoding,
+            state: State::Data,
+            client: None,
+            trailers: None,
+            _message: PhantomData,
+        }
+    }
+
+    /// The response stream of a client call. `trailers_only` holds the status block when the
+    /// server answered with headers alone.
+    pub(crate) fn client(
+        body: RecvStream,
+        limit: usize,
+        encoding: Encoding,
+        side: ClientSide,
+        trailers_only: Option<MetadataMap>,
+    ) -> Streaming<T> {
+        let done = trailers_only.is_some();
+        Streaming {
+            body,
+            decoder: Decoder::new(limit),
+            encoding,
+            state: if done { State::Done } else { State::Data },
+            client: Some(Box::new(side)),
+            trailers: trailers_only,
+            _message: PhantomData,
+        }
+    }
+
+    /// Trailer metadata, once the stream has ended with an OK status (client side).
+    pub fn trailers(&self) -> Option<&MetadataMap> {
+        self.trailers.as_ref()
+    }
+
+    fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
+        self.state = State::Done;
+        if let Some(client) = &mut self.client {
+            if let Some(sender) = client.sender.take() {
+                sender.abort();
+            }
+        }
+        Poll::Ready(Some(Err(status)))
+    }
+
+    fn h2_status(&self, err: h2::Error) -> Status {
+        let from_sender = self
+            .client
+            .as_ref()
+            .and_then(|c| c.send_error.as_ref())
+            .and_then(|slot| slot.lock().ok()?.take());
+        from_sender.unwrap_or_else(|| Status::from_h2(err))
+    }
+}
+
+impl<T: prost::Message + Default> Streaming<T> {
+    /// The next message; `Ok(None)` at the end of a successful stream.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
+            .await
+            .transpose()
+    }
+
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        loop {
+            match self.state {
+                State::Done => return Poll::Ready(None),
+                State::Data => {
+                    match self.decoder.decode() {
+                        Ok(Some(frame)) => {
+                            return match codec::decode(frame, &self.encoding) {
+                                Ok(message) => Poll::Ready(Some(Ok(message))),
+                                Err(status) => self.fail(status),
+                            };
+                        }
+                        Ok(None) => {}
+                        Err(err) => return self.fail(err.into()),
+                    }
+                    if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut())
+                    {
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            return self.fail(Status::deadline_exceeded("deadline exceeded"));
+                        }
+                    }
+                    match ready!(self.body.poll_data(cx)) {
+                        Some(Ok(chunk)) => {
+                            // Our decoder bounds what it holds, so the window can reopen at once.
+                            let _ = self.body.flow_control().release_capacity(chunk.len());
+                            self.decoder.push(chunk);
+                        }
+                        Some(Err(err)) => {
+                            let status = self.h2_status(err);
+                            return self.fail(status);
+                        }
+                        None => {
+                            if let Err(err) = self.decoder.finish() {
+                                return self.fail(err.into());
+                            }
+                            self.state = if self.client.is_some() {
+                                State::Trailers
+                            } else {
+                                State::Done
+                            };
+                        }
+                    }
+                }
+                State::Trailers => {
+                    let trailers = ready!(self.body.poll_trailers(cx));
+                    self.state = State::Done;
+                    let headers = match trailers {
+                        Ok(Some(headers)) => headers,
+                        Ok(None) => {
+                            return self.fail(Status::internal(
+                                "server closed the stream without sending a status",
+                            ));
+                        }
+                        Err(err) => {
+                            let status = self.h2_status(err);
+                            return self.fail(status);
+                        }
+                    };
+                    match Status::from_trailers(&headers) {
+                        Some(Ok(())) => {
+                            self.trailers = Some(MetadataMap::from_headers(headers));
+                            return Poll::Ready(None);
+                        }
+                        Some(Err(status)) => return self.fail(status),
+                        None => {
+                            return self.fail(Status::internal(
+                                "server sent trailers without grpc-status",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: prost::Message + Default> Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_message(cx)
+    }
+}
+
+impl<T> Unpin for Streaming<T> {}
+
+impl<T> Drop for Streaming<T> {
+    fn drop(&mut self) {
+        if let Some(sender) = self.client.as_mut().and_then(|c| c.sender.take()) {
+            sender.abort();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field("state", &self.state)
+            .field("buffered", &self.decoder.buffered())
+            .field("encoding", &self.encoding)
+            .finish()
+    }
+}
