@@ -2,6 +2,7 @@
 //! with the generator, which is released in lockstep with this crate.
 
 pub use crate::client::Channel;
+pub use crate::error::Error;
 pub use crate::request::{IntoRequest, Request, Response};
 pub use crate::client::IntoStreamingRequest;
 pub use crate::server::{BoxFuture, ResponseStream, ServerCall, Service};

@@ -48,3 +48,12 @@ pub use request::{IntoRequest, Request, Response};
 pub use server::{ResponseStream, Server, StreamSender};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+
+/// Includes the code `rgrpc-build` generated for a proto package, e.g.
+/// `rgrpc::include_proto!("helloworld")`. A file without a package is `"_"`.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}

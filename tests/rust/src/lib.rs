@@ -1,0 +1,239 @@
+//! Generated code for the end-to-end tests, a test implementation of each service, and a helper
+//! that runs a server on a free loopback port and stops it.
+
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rgrpc::{Code, Request, Response, ResponseStream, Status, Streaming};
+use tokio::sync::{Notify, oneshot};
+
+pub mod echo {
+    rgrpc::include_proto!("test.echo");
+}
+pub mod common {
+    rgrpc::include_proto!("test.common");
+}
+pub mod kitchen {
+    rgrpc::include_proto!("test.kitchen");
+}
+pub mod legacy {
+    rgrpc::include_proto!("test.legacy");
+}
+pub mod nopackage {
+    rgrpc::include_proto!("_");
+}
+
+use echo::{EchoRequest, EchoResponse};
+
+/// What the test service saw, for assertions from the test side.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Calls whose cancellation the handler's context reported.
+    pub cancelled: AtomicUsize,
+    pub cancel_seen: Notify,
+    /// Messages a streaming handler has produced so far.
+    pub produced: AtomicUsize,
+}
+
+/// The `Echo` service of `echo.proto`.
+#[derive(Debug, Clone, Default)]
+pub struct EchoService {
+    pub observed: Arc<Observed>,
+}
+
+fn reply(req: &EchoRequest, index: u32) -> EchoResponse {
+    EchoResponse {
+        message: req.message.clone(),
+        padding: vec![0xab; req.reply_size as usize],
+        index,
+    }
+}
+
+fn check_fail(req: &EchoRequest) -> Result<(), Status> {
+    if req.fail_code != 0 {
+        return Err(Status::new(Code::from_i32(req.fail_code), req.message.clone()));
+    }
+    Ok(())
+}
+
+impl echo::Echo for EchoService {
+    async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        let echo_header = request.metadata().get("x-echo").map(str::to_owned);
+        let req = request.into_inner();
+        check_fail(&req)?;
+        if req.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
+        }
+        let mut response = Response::new(reply(&req, 0));
+        if let Some(v) = echo_header {
+            response.metadata_mut().insert("x-echo", &v).unwrap();
+            response.trailers_mut().insert("x-echo-trailer", &v).unwrap();
+        }
+        Ok(response)
+    }
+
+    async fn server_stream(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        let req = request.into_inner();
+        check_fail(&req)?;
+        let (tx, stream) = ResponseStream::channel(4);
+        let observed = self.observed.clone();
+        tokio::spawn(async move {
+            for i in 0..req.count {
+                if req.delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
+                }
+                if tx.send(reply(&req, i)).await.is_err() {
+                    return;
+                }
+                observed.produced.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn client_stream(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        let mut requests = request.into_inner();
+        let mut joined = Vec::new();
+        while let Some(req) = requests.message().await? {
+            check_fail(&req)?;
+            joined.push(req.message);
+        }
+        Ok(Response::new(EchoResponse {
+            message: joined.join(","),
+            padding: Vec::new(),
+            index: joined.len() as u32,
+        }))
+    }
+
+    async fn bidi(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, stream) = ResponseStream::channel(1);
+        tokio::spawn(async move {
+            let mut i = 0;
+            loop {
+                match requests.message().await {
+                    Ok(Some(req)) => {
+                        if let Err(status) = check_fail(&req) {
+                            tx.fail(status).await;
+                            return;
+                        }
+                        if tx.send(reply(&req, i)).await.is_err() {
+                            return;
+                        }
+                        i += 1;
+                    }
+                    Ok(None) => return,
+                    Err(status) => {
+                        tx.fail(status).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn wait_for_cancel(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        let token = request.context().cancellation_token();
+        let observed = self.observed.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            observed.cancelled.fetch_add(1, Ordering::SeqCst);
+            observed.cancel_seen.notify_waiters();
+        });
+        std::future::pending().await
+    }
+}
+
+/// The `Counter` service: counts calls.
+#[derive(Debug, Default)]
+pub struct CounterService {
+    calls: AtomicUsize,
+}
+
+impl echo::Counter for CounterService {
+    async fn count(&self, _: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Response::new(EchoResponse {
+            index: n as u32,
+            ..Default::default()
+        }))
+    }
+}
+
+/// A server on a free loopback port, stopped gracefully on drop of its shutdown sender.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), rgrpc::Error>>>,
+}
+
+impl TestServer {
+    /// Serves `builder` on `bind` (use `127.0.0.1:0` for a free port).
+    pub async fn start_on(builder: rgrpc::server::Builder, bind: &str) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(builder.serve_with_listener(listener, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn start(builder: rgrpc::server::Builder) -> TestServer {
+        TestServer::start_on(builder, "127.0.0.1:0").await
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Begins graceful shutdown and waits until the server has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("server stops")
+                .expect("server task")
+                .expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// The Echo and Counter services on one server.
+pub fn echo_server(service: EchoService) -> rgrpc::server::Builder {
+    rgrpc::Server::builder()
+        .add_service(echo::EchoServer::new(service))
+        .add_service(echo::CounterServer::new(CounterService::default()))
+}
