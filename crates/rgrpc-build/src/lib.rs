@@ -101,8 +101,13 @@ impl Builder {
     }
 
     /// Uses an existing Rust path for a proto package or type instead of generating it.
-    pub fn extern_path(mut self, proto_path: impl Into<String>, rust_path: impl Into<String>) -> Self {
-        self.extern_paths.push((proto_path.into(), rust_path.into()));
+    pub fn extern_path(
+        mut self,
+        proto_path: impl Into<String>,
+        rust_path: impl Into<String>,
+    ) -> Self {
+        self.extern_paths
+            .push((proto_path.into(), rust_path.into()));
         self
     }
 
@@ -122,13 +127,17 @@ impl Builder {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
-                .ok_or_else(|| Error::message("OUT_DIR is not set: call this from build.rs or set out_dir"))?,
+                .ok_or_else(|| {
+                    Error::message("OUT_DIR is not set: call this from build.rs or set out_dir")
+                })?,
         };
         let mut compiler = protox::Compiler::new(includes.iter().map(AsRef::as_ref))
             .map_err(Error::from_protox)?;
         compiler.include_imports(true).include_source_info(true);
         for proto in protos {
-            compiler.open_file(proto.as_ref()).map_err(Error::from_protox)?;
+            compiler
+                .open_file(proto.as_ref())
+                .map_err(Error::from_protox)?;
         }
         if self.rerun {
             for proto in protos {
@@ -142,9 +151,8 @@ impl Builder {
         }
         let fds = compiler.file_descriptor_set();
         if let Some(path) = &self.descriptor_set {
-            std::fs::write(path, fds.encode_to_vec()).map_err(|e| {
-                Error::message(format!("cannot write {}: {e}", path.display()))
-            })?;
+            std::fs::write(path, fds.encode_to_vec())
+                .map_err(|e| Error::message(format!("cannot write {}: {e}", path.display())))?;
         }
         self.prost_config()
             .out_dir(&out_dir)
@@ -188,7 +196,9 @@ impl Error {
         let reason = err.to_string();
         let file = err.file().map(str::to_owned);
         let mut place = None;
-        if let (Some(source), Some(label)) = (err.source_code(), err.labels().and_then(|mut l| l.next())) {
+        if let (Some(source), Some(label)) =
+            (err.source_code(), err.labels().and_then(|mut l| l.next()))
+        {
             if let Ok(span) = source.read_span(label.inner(), 0, 0) {
                 place = Some((span.line() + 1, span.column() + 1));
             }

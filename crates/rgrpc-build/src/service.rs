@@ -85,13 +85,26 @@ fn server(service: &Service, buf: &mut String) {
     // The trait users implement.
     docs(&service.comments, "", buf);
     if service.comments.leading.is_empty() {
-        doc(&format!(" The server side of `{full}`: implement it, then register `{server}::new(..)`."), "", buf);
+        doc(
+            &format!(
+                " The server side of `{full}`: implement it, then register `{server}::new(..)`."
+            ),
+            "",
+            buf,
+        );
     }
-    let _ = writeln!(buf, "pub trait {name}: ::core::marker::Send + ::core::marker::Sync + 'static {{");
+    let _ = writeln!(
+        buf,
+        "pub trait {name}: ::core::marker::Send + ::core::marker::Sync + 'static {{"
+    );
     for method in &service.methods {
         docs(&method.comments, "    ", buf);
         if method.comments.leading.is_empty() {
-            doc(&format!(" Handles `{}`.", path(service, method)), "    ", buf);
+            doc(
+                &format!(" Handles `{}`.", path(service, method)),
+                "    ",
+                buf,
+            );
         }
         let _ = writeln!(
             buf,
@@ -104,8 +117,15 @@ fn server(service: &Service, buf: &mut String) {
     buf.push_str("}\n");
 
     // The wrapper the server registers.
-    doc(&format!(" Registers a [`{name}`] implementation with a server as `{full}`."), "", buf);
-    let _ = writeln!(buf, "pub struct {server}<T> {{\n    inner: ::std::sync::Arc<T>,\n}}");
+    doc(
+        &format!(" Registers a [`{name}`] implementation with a server as `{full}`."),
+        "",
+        buf,
+    );
+    let _ = writeln!(
+        buf,
+        "pub struct {server}<T> {{\n    inner: ::std::sync::Arc<T>,\n}}"
+    );
     let _ = writeln!(
         buf,
         r#"impl<T: {name}> {server}<T> {{
@@ -173,7 +193,11 @@ impl<T> ::core::fmt::Debug for {server}<T> {{
 fn client(service: &Service, buf: &mut String) {
     let client = format!("{}Client", service.name);
     let full = full_name(service);
-    doc(&format!(" A client for `{full}`. Cheap to clone; clones share one connection."), "", buf);
+    doc(
+        &format!(" A client for `{full}`. Cheap to clone; clones share one connection."),
+        "",
+        buf,
+    );
     let _ = writeln!(
         buf,
         r#"#[derive(Debug, Clone)]
@@ -215,7 +239,10 @@ impl {client} {{
         let (call, into) = match (method.client_streaming, method.server_streaming) {
             (false, false) => ("unary", "IntoRequest::into_request"),
             (false, true) => ("server_streaming", "IntoRequest::into_request"),
-            (true, false) => ("client_streaming", "IntoStreamingRequest::into_streaming_request"),
+            (true, false) => (
+                "client_streaming",
+                "IntoStreamingRequest::into_streaming_request",
+            ),
             (true, true) => ("streaming", "IntoStreamingRequest::into_streaming_request"),
         };
         let _ = writeln!(

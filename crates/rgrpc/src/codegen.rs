@@ -2,9 +2,9 @@
 //! with the generator, which is released in lockstep with this crate.
 
 pub use crate::client::Channel;
+pub use crate::client::IntoStreamingRequest;
 pub use crate::error::Error;
 pub use crate::request::{IntoRequest, Request, Response};
-pub use crate::client::IntoStreamingRequest;
 pub use crate::server::{BoxFuture, ResponseStream, ServerCall, Service};
 pub use crate::status::Status;
 pub use crate::streaming::Streaming;
@@ -65,9 +65,6 @@ where
 pub fn unknown_method(call: ServerCall) -> BoxFuture<()> {
     Box::pin(async move {
         let mut respond = call.respond;
-        crate::server::respond_status(
-            &mut respond,
-            &Status::unimplemented("unknown method index"),
-        );
+        crate::server::respond_status(&mut respond, &Status::unimplemented("unknown method index"));
     })
 }

@@ -28,9 +28,9 @@
 #![deny(missing_docs)]
 
 pub mod client;
+mod codec;
 #[doc(hidden)]
 pub mod codegen;
-mod codec;
 mod error;
 mod framing;
 mod http2;

@@ -129,7 +129,8 @@ impl Code {
 
     fn header_value(self) -> HeaderValue {
         const VALUES: [&str; 17] = [
-            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+            "16",
         ];
         HeaderValue::from_static(VALUES[self as usize])
     }
@@ -337,7 +338,8 @@ impl Status {
 impl fmt::Debug for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Status");
-        d.field("code", &self.0.code).field("message", &self.0.message);
+        d.field("code", &self.0.code)
+            .field("message", &self.0.message);
         if !self.0.details.is_empty() {
             d.field("details", &self.0.details);
         }
@@ -363,7 +365,10 @@ impl fmt::Display for Status {
 
 impl StdError for Status {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -471,7 +476,11 @@ mod tests {
         assert_eq!(percent_encode("50%"), "50%25");
         assert_eq!(percent_encode("\t\ntab"), "%09%0Atab");
         assert_eq!(percent_encode("ü"), "%C3%BC");
-        for s in ["", "a%b", "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"] {
+        for s in [
+            "",
+            "a%b",
+            "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n",
+        ] {
             assert_eq!(percent_decode(percent_encode(s).as_bytes()), s);
         }
         // Tolerant decoding: a broken escape stays as it is.

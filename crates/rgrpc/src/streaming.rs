@@ -135,8 +135,7 @@ impl<T: prost::Message + Default> Streaming<T> {
                         Ok(None) => {}
                         Err(err) => return self.fail(err.into()),
                     }
-                    if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut())
-                    {
+                    if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut()) {
                         if deadline.as_mut().poll(cx).is_ready() {
                             return self.fail(Status::deadline_exceeded("deadline exceeded"));
                         }

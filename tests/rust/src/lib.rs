@@ -54,7 +54,10 @@ fn reply(req: &EchoRequest, index: u32) -> EchoResponse {
 
 fn check_fail(req: &EchoRequest) -> Result<(), Status> {
     if req.fail_code != 0 {
-        return Err(Status::new(Code::from_i32(req.fail_code), req.message.clone()));
+        return Err(Status::new(
+            Code::from_i32(req.fail_code),
+            req.message.clone(),
+        ));
     }
     Ok(())
 }
@@ -70,7 +73,10 @@ impl echo::Echo for EchoService {
         let mut response = Response::new(reply(&req, 0));
         if let Some(v) = echo_header {
             response.metadata_mut().insert("x-echo", &v).unwrap();
-            response.trailers_mut().insert("x-echo-trailer", &v).unwrap();
+            response
+                .trailers_mut()
+                .insert("x-echo-trailer", &v)
+                .unwrap();
         }
         Ok(response)
     }

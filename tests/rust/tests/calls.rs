@@ -63,7 +63,11 @@ async fn server_streaming_in_order() {
 async fn server_streaming_empty_and_failing() {
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
-    let stream = client.server_stream(req("none")).await.unwrap().into_inner();
+    let stream = client
+        .server_stream(req("none"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(stream.count().await, 0);
     let mut r = req("nope");
     r.fail_code = Code::NotFound as i32;
@@ -95,9 +99,8 @@ async fn bidi_ping_pong() {
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
-    let outbound = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|m| (m, rx))
-    });
+    let outbound =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
     let mut inbound = client.bidi(outbound).await.unwrap().into_inner();
     for i in 0..20u32 {
         tx.send(req(&format!("ping {i}"))).await.unwrap();
@@ -127,7 +130,10 @@ async fn several_services_on_one_port_and_unimplemented() {
         .await
         .unwrap_err();
     assert_eq!(unknown_method.code(), Code::Unimplemented);
-    assert!(unknown_method.message().contains("Nope"), "{unknown_method}");
+    assert!(
+        unknown_method.message().contains("Nope"),
+        "{unknown_method}"
+    );
 
     let kitchen = rgrpc_tests::kitchen::KitchenClient::new(channel.clone());
     let unknown_service = kitchen.get(()).await.unwrap_err();
@@ -177,7 +183,11 @@ async fn lower_case_methods_and_packageless_services_route() {
     let server = TestServer::start(builder).await;
     let channel = rgrpc::Channel::connect(&server.url()).await.unwrap();
     let kitchen = KitchenClient::new(channel.clone());
-    let p = kitchen.hello(Point { x: 1, y: 2 }).await.unwrap().into_inner();
+    let p = kitchen
+        .hello(Point { x: 1, y: 2 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((p.x, p.y), (2, 1));
     assert_eq!(kitchen.get(()).await.unwrap().get_ref().counts["12"], 1232);
     kitchen.put(Sink::default()).await.unwrap();
@@ -207,7 +217,10 @@ async fn ipv6_loopback_and_unix_socket() {
     let client = EchoClient::connect(&format!("http://[::1]:{}", v6.addr.port()))
         .await
         .unwrap();
-    assert_eq!(client.unary(req("v6")).await.unwrap().get_ref().message, "v6");
+    assert_eq!(
+        client.unary(req("v6")).await.unwrap().get_ref().message,
+        "v6"
+    );
     v6.stop().await;
 
     let dir = std::env::temp_dir().join(format!("rgrpc-uds-{}", std::process::id()));
@@ -232,7 +245,10 @@ async fn ipv6_loopback_and_unix_socket() {
     let client = EchoClient::connect(&format!("unix:{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(client.unary(req("uds")).await.unwrap().get_ref().message, "uds");
+    assert_eq!(
+        client.unary(req("uds")).await.unwrap().get_ref().message,
+        "uds"
+    );
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

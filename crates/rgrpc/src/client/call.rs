@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_core::Stream;
 use h2::SendStream;
-use h2::client::ResponseFuture;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Uri, header};
 use prost::Message;
@@ -86,10 +85,8 @@ impl Channel {
                 &message,
                 self.inner.config.max_send_message,
             )?;
-            let (response, mut send) = self.start(path, &head).await?;
-            // One message, bounded by the send limit, then the end of the request.
-            send.send_data(frame, true).map_err(Status::from_h2)?;
-            let (metadata, mut stream) = self.response::<Resp>(response, None, None).await?;
+            let response = self.send_whole(path, &head, frame).await?;
+            let (metadata, mut stream) = self.response::<Resp>(Ok(response), None, None)?;
             single_response(metadata, &mut stream).await
         };
         with_deadline(deadline, call).await
@@ -113,9 +110,8 @@ impl Channel {
                 &message,
                 self.inner.config.max_send_message,
             )?;
-            let (response, mut send) = self.start(path, &head).await?;
-            send.send_data(frame, true).map_err(Status::from_h2)?;
-            let (metadata, stream) = self.response::<Resp>(response, None, deadline).await?;
+            let response = self.send_whole(path, &head, frame).await?;
+            let (metadata, stream) = self.response::<Resp>(Ok(response), None, deadline)?;
             Ok(Response::from_parts(metadata, stream, MetadataMap::new()))
         };
         with_deadline(deadline, call).await
@@ -137,7 +133,8 @@ impl Channel {
         let call = async {
             let (response, send) = self.start(path, &head).await?;
             let sender = self.spawn_sender(send, messages);
-            let (metadata, mut stream) = self.response::<Resp>(response, Some(sender), None).await?;
+            let (metadata, mut stream) =
+                self.response::<Resp>(response.await, Some(sender), None)?;
             single_response(metadata, &mut stream).await
         };
         with_deadline(deadline, call).await
@@ -159,9 +156,8 @@ impl Channel {
         let call = async {
             let (response, send) = self.start(path, &head).await?;
             let sender = self.spawn_sender(send, messages);
-            let (metadata, stream) = self
-                .response::<Resp>(response, Some(sender), deadline)
-                .await?;
+            let (metadata, stream) =
+                self.response::<Resp>(response.await, Some(sender), deadline)?;
             Ok(Response::from_parts(metadata, stream, MetadataMap::new()))
         };
         with_deadline(deadline, call).await
@@ -186,7 +182,7 @@ impl Channel {
         &self,
         path: PathAndQuery,
         head: &Head,
-    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+    ) -> Result<(h2::client::ResponseFuture, SendStream<Bytes>), Status> {
         let inner = &self.inner;
         let send = inner.sender(head.wait_for_ready).await?;
         let mut send = send
@@ -214,7 +210,10 @@ impl Channel {
             }
         }
         head.metadata.write_to(headers);
-        let agent = match headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        let agent = match headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
             Some(user) => format!("{user} {}", inner.config.user_agent),
             None => inner.config.user_agent.clone(),
         };
@@ -224,19 +223,45 @@ impl Channel {
         send.send_request(request, false).map_err(Status::from_h2)
     }
 
-    /// Waits for the response head and wraps the body in a message stream.
-    async fn response<T>(
+    /// Sends a request held whole (unary and server-streaming calls) and waits for the response
+    /// head. A stream the server refused (REFUSED_STREAM, e.g. past its concurrency limit) was
+    /// never processed, so it is sent again, transparently, a few times.
+    async fn send_whole(
         &self,
-        response: ResponseFuture,
+        path: PathAndQuery,
+        head: &Head,
+        frame: Bytes,
+    ) -> Result<http::Response<h2::RecvStream>, Status> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            let (response, mut send) = self.start(path.clone(), head).await?;
+            // One message, bounded by the send limit, then the end of the request.
+            send.send_data(frame.clone(), true)
+                .map_err(Status::from_h2)?;
+            match response.await {
+                Err(err)
+                    if err.reason() == Some(h2::Reason::REFUSED_STREAM) && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                Err(err) => return Err(Status::from_h2(err)),
+                Ok(response) => return Ok(response),
+            }
+        }
+    }
+
+    /// Checks the response head and wraps the body in a message stream.
+    fn response<T>(
+        &self,
+        response: Result<http::Response<h2::RecvStream>, h2::Error>,
         sender: Option<Sender>,
         deadline: Option<Instant>,
     ) -> Result<(MetadataMap, Streaming<T>), Status> {
-        let response = match response.await {
+        let response = match response {
             Ok(r) => r,
             Err(err) => {
-                let from_sender = sender
-                    .as_ref()
-                    .and_then(|s| s.error.lock().ok()?.take());
+                let from_sender = sender.as_ref().and_then(|s| s.error.lock().ok()?.take());
                 return Err(from_sender.unwrap_or_else(|| Status::from_h2(err)));
             }
         };
@@ -247,7 +272,10 @@ impl Channel {
             }
             return Err(Status::new(
                 Code::from_http_status(parts.status.as_u16()),
-                format!("server answered HTTP {} instead of a gRPC response", parts.status),
+                format!(
+                    "server answered HTTP {} instead of a gRPC response",
+                    parts.status
+                ),
             ));
         }
         let content_type = parts.headers.get(header::CONTENT_TYPE);
@@ -305,7 +333,8 @@ impl Channel {
             let mut messages = OkStream(Box::pin(messages));
             let mut outbound = Outbound::new();
             let result =
-                poll_fn(|cx| outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit)).await;
+                poll_fn(|cx| outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit))
+                    .await;
             match result {
                 Ok(()) => {
                     let _ = send.send_data(Bytes::new(), true);

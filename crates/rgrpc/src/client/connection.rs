@@ -49,7 +49,10 @@ impl Target {
                 "https needs TLS, which this build does not have yet; use http://",
             ));
         } else if target.contains("://") {
-            return Err(invalid_target(target, "the scheme must be http:// or unix:"));
+            return Err(invalid_target(
+                target,
+                "the scheme must be http:// or unix:",
+            ));
         } else {
             target
         };
@@ -207,7 +210,10 @@ impl Inner {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 Kind::Timeout,
-                format!("connecting to {} timed out after {timeout:?}", self.authority),
+                format!(
+                    "connecting to {} timed out after {timeout:?}",
+                    self.authority
+                ),
             )),
         };
         if let Err(err) = &result {
@@ -273,6 +279,9 @@ impl Inner {
         let config = &self.config;
         let (send, conn) = h2::client::Builder::new()
             .enable_push(false)
+            // Until the server's SETTINGS arrive, assume the common floor of 100 streams rather
+            // than opening streams it would refuse.
+            .initial_max_send_streams(100)
             .initial_window_size(config.stream_window)
             .initial_connection_window_size(config.connection_window)
             .max_header_list_size(config.max_header_list_size)
@@ -347,7 +356,14 @@ mod tests {
         assert!(matches!(t, Target::Unix(ref p) if p.to_str() == Some("/tmp/x.sock")));
         let (t, _, _) = Target::parse("unix:rel.sock").unwrap();
         assert!(matches!(t, Target::Unix(ref p) if p.to_str() == Some("rel.sock")));
-        for bad in ["http://nohost", "ftp://a:1", "https://a:1", "unix:", "http://:80", ""] {
+        for bad in [
+            "http://nohost",
+            "ftp://a:1",
+            "https://a:1",
+            "unix:",
+            "http://:80",
+            "",
+        ] {
             let err = Target::parse(bad).unwrap_err();
             assert!(err.is_invalid_address(), "{bad}: {err}");
         }

@@ -143,5 +143,8 @@ impl Builder {
 }
 
 pub(crate) fn invalid_target(target: &str, why: &str) -> Error {
-    Error::new(Kind::InvalidAddress, format!("invalid target {target:?}: {why}"))
+    Error::new(
+        Kind::InvalidAddress,
+        format!("invalid target {target:?}: {why}"),
+    )
 }

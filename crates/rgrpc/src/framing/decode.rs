@@ -63,7 +63,8 @@ impl Decoder {
         };
         if self.gathered.len() < HEADER_LEN + len {
             // Make room for the whole message once, bounded by the limit checked above.
-            self.gathered.reserve(HEADER_LEN + len - self.gathered.len());
+            self.gathered
+                .reserve(HEADER_LEN + len - self.gathered.len());
             return Ok(None);
         }
         let compressed = self.gathered[0] == 1;
@@ -95,25 +96,24 @@ impl Decoder {
     pub(crate) fn buffered(&self) -> usize {
         self.chunk.len() + self.gathered.len()
     }
-
 }
 
 /// Reads and checks a prefix, if a whole one is there.
 fn message_len(head: &[u8], limit: usize) -> Result<Option<usize>, FrameError> {
-        if head.len() < HEADER_LEN {
-            return Ok(None);
-        }
-        if head[0] > 1 {
-            return Err(FrameError::BadFlag(head[0]));
-        }
-        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if len > limit {
-            return Err(FrameError::TooLarge {
-                len: len as u64,
-                limit,
-            });
-        }
-        Ok(Some(len))
+    if head.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    if head[0] > 1 {
+        return Err(FrameError::BadFlag(head[0]));
+    }
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > limit {
+        return Err(FrameError::TooLarge {
+            len: len as u64,
+            limit,
+        });
+    }
+    Ok(Some(len))
 }
 
 #[cfg(test)]
@@ -126,7 +126,10 @@ mod tests {
         let mut w = FrameWriter::new();
         let mut out = Vec::new();
         for m in msgs {
-            out.extend_from_slice(&w.frame(m.len(), usize::MAX, false, |b| b.put_slice(m)).unwrap());
+            out.extend_from_slice(
+                &w.frame(m.len(), usize::MAX, false, |b| b.put_slice(m))
+                    .unwrap(),
+            );
         }
         out
     }
@@ -185,7 +188,9 @@ mod tests {
     #[test]
     fn zero_length_messages() {
         let mut d = Decoder::new(0);
-        d.push(Bytes::from_static(b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"));
+        d.push(Bytes::from_static(
+            b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        ));
         assert_eq!(drain(&mut d).len(), 2);
         d.finish().unwrap();
     }
@@ -210,13 +215,19 @@ mod tests {
         assert_eq!(d.decode().unwrap(), None);
         assert_eq!(
             d.finish().unwrap_err(),
-            FrameError::Truncated { buffered: 8, expected: 15 }
+            FrameError::Truncated {
+                buffered: 8,
+                expected: 15
+            }
         );
         let mut d = Decoder::new(100);
         d.push(Bytes::from_static(b"\x00\x00"));
         assert_eq!(
             d.finish().unwrap_err(),
-            FrameError::Truncated { buffered: 2, expected: 5 }
+            FrameError::Truncated {
+                buffered: 2,
+                expected: 5
+            }
         );
     }
 

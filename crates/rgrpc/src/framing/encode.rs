@@ -57,7 +57,9 @@ mod tests {
         let f = w.frame(0, 100, true, |_| {}).unwrap();
         assert_eq!(&f[..], b"\x01\x00\x00\x00\x00");
         let big = vec![7u8; 0x0102_03];
-        let f = w.frame(big.len(), usize::MAX, false, |b| b.put_slice(&big)).unwrap();
+        let f = w
+            .frame(big.len(), usize::MAX, false, |b| b.put_slice(&big))
+            .unwrap();
         assert_eq!(&f[..5], b"\x00\x00\x01\x02\x03");
     }
 

@@ -292,8 +292,8 @@ fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), Inva
     if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         return Err(InvalidMetadata::new(InvalidKind::AsciiValue, key));
     }
-    let value =
-        HeaderValue::from_str(value).map_err(|_| InvalidMetadata::new(InvalidKind::AsciiValue, key))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| InvalidMetadata::new(InvalidKind::AsciiValue, key))?;
     Ok((name, value))
 }
 
@@ -320,7 +320,10 @@ mod tests {
         md.insert_bin("x-blob-bin", b"\x00\x01\xfe\xff").unwrap();
         assert_eq!(md.get("x-user"), Some("alice"));
         assert_eq!(md.get_all("x-user").collect::<Vec<_>>(), ["alice", "bob"]);
-        assert_eq!(md.get_bin("x-blob-bin").unwrap().unwrap(), b"\x00\x01\xfe\xff");
+        assert_eq!(
+            md.get_bin("x-blob-bin").unwrap().unwrap(),
+            b"\x00\x01\xfe\xff"
+        );
         assert_eq!(md.as_headers()["x-blob-bin"], "AAH+/w");
         assert!(md.get("x-blob-bin").is_none());
         assert!(md.get_bin("x-user").is_none());
@@ -336,7 +339,10 @@ mod tests {
         headers.insert("b-bin", HeaderValue::from_static("YQ,YWI="));
         let md = MetadataMap::from_headers(headers);
         assert_eq!(md.get_bin("a-bin").unwrap().unwrap(), b"a");
-        assert_eq!(md.get_all_bin("b-bin").unwrap(), vec![b"a".to_vec(), b"ab".to_vec()]);
+        assert_eq!(
+            md.get_all_bin("b-bin").unwrap(),
+            vec![b"a".to_vec(), b"ab".to_vec()]
+        );
     }
 
     #[test]

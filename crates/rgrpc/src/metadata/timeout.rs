@@ -15,7 +15,11 @@ pub struct InvalidTimeout(String);
 
 impl fmt::Display for InvalidTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid grpc-timeout {:?}: expected 1 to 8 digits and one of H M S m u n", self.0)
+        write!(
+            f,
+            "invalid grpc-timeout {:?}: expected 1 to 8 digits and one of H M S m u n",
+            self.0
+        )
     }
 }
 
@@ -28,7 +32,9 @@ pub fn parse_timeout(raw: &[u8]) -> Result<Duration, InvalidTimeout> {
     if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
         return Err(invalid());
     }
-    let value = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    let value = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
     Ok(match unit {
         b'H' => Duration::from_secs(value * 3600),
         b'M' => Duration::from_secs(value * 60),
@@ -92,7 +98,11 @@ mod tests {
             b" 1S",
             b"1s",
         ] {
-            assert!(parse_timeout(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_timeout(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

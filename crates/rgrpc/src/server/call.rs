@@ -71,7 +71,10 @@ impl<T> ResponseStream<T> {
         T: Send + 'static,
     {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (StreamSender { tx }, ResponseStream::new(ChannelStream { rx }))
+        (
+            StreamSender { tx },
+            ResponseStream::new(ChannelStream { rx }),
+        )
     }
 
     /// A stream of the items of an iterator.
@@ -324,7 +327,11 @@ where
 
 /// Headers, the one message and OK trailers. The message is handed to h2 whole: it is bounded by
 /// the send limit, and a single message is all a unary response ever holds.
-fn send_unary<M: Message>(mut respond: SendResponse<Bytes>, response: Response<M>, shared: &Shared) {
+fn send_unary<M: Message>(
+    mut respond: SendResponse<Bytes>,
+    response: Response<M>,
+    shared: &Shared,
+) {
     let (metadata, message, trailers) = response.into_parts();
     let frame = match codec::encode(
         &mut FrameWriter::new(),

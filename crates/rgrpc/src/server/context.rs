@@ -48,7 +48,9 @@ impl Context {
 
     /// True once the call has been cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(CancellationToken::is_cancelled)
+        self.cancel
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     /// Completes when the call is cancelled; never, for a context that belongs to no call.

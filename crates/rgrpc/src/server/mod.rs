@@ -247,7 +247,10 @@ impl Builder {
         let _ = draining_tx.send(true);
         shared.tasks.close();
         let grace = shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
             shared.force.cancel();
             shared.tasks.wait().await;
         }
@@ -257,11 +260,16 @@ impl Builder {
 
 /// Binds a TCP listener, accepting `host:port` with an IP or a name (`[::]:50051`, `localhost:0`).
 pub(crate) async fn bind_tcp(addr: &str) -> Result<TcpListener, Error> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.map_err(|e| {
-        Error::new(Kind::InvalidAddress, format!("cannot resolve listen address {addr:?}"))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| {
+            Error::new(
+                Kind::InvalidAddress,
+                format!("cannot resolve listen address {addr:?}"),
+            )
             .with_source(e)
-    })?
-    .collect();
+        })?
+        .collect();
     let mut last = None;
     for a in addrs {
         match TcpListener::bind(a).await {
