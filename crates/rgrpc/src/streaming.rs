@@ -5,6 +5,7 @@
 //! back the sender through HTTP/2 flow control instead of buffering without bound.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,10 @@ use crate::status::Status;
 /// the status as an error otherwise; the trailers are then in [`Streaming::trailers`].
 /// Dropping a client's `Streaming` before its end cancels the call.
 pub struct Streaming<T> {
-    body: RecvStream,
+    /// The response head a bidirectional call has not received yet.
+    head: Option<h2::client::ResponseFuture>,
+    headers: Option<MetadataMap>,
+    body: Option<RecvStream>,
     decoder: Decoder,
     encoding: Encoding,
     state: State,
@@ -47,6 +51,7 @@ pub(crate) struct ClientSide {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
+    Head,
     Data,
     Trailers,
     Done,
@@ -56,7 +61,9 @@ impl<T> Streaming<T> {
     /// The request stream of a server call.
     pub(crate) fn server(body: RecvStream, limit: usize, encoding: Encoding) -> Streaming<T> {
         Streaming {
-            body,
+            head: None,
+            headers: None,
+            body: Some(body),
             decoder: Decoder::new(limit),
             encoding,
             state: State::Data,
@@ -77,12 +84,34 @@ impl<T> Streaming<T> {
     ) -> Streaming<T> {
         let done = trailers_only.is_some();
         Streaming {
-            body,
+            head: None,
+            headers: None,
+            body: Some(body),
             decoder: Decoder::new(limit),
             encoding,
             state: if done { State::Done } else { State::Data },
             client: Some(Box::new(side)),
             trailers: trailers_only,
+            _message: PhantomData,
+        }
+    }
+
+    /// The response stream of a client call whose head has not arrived yet: a bidirectional call
+    /// returns before the server answers, since a server may wait for the first request first.
+    pub(crate) fn client_pending(
+        head: h2::client::ResponseFuture,
+        limit: usize,
+        side: ClientSide,
+    ) -> Streaming<T> {
+        Streaming {
+            head: Some(head),
+            headers: None,
+            body: None,
+            decoder: Decoder::new(limit),
+            encoding: Encoding::Identity,
+            state: State::Head,
+            client: Some(Box::new(side)),
+            trailers: None,
             _message: PhantomData,
         }
     }
@@ -113,6 +142,52 @@ impl<T> Streaming<T> {
 }
 
 impl<T: prost::Message + Default> Streaming<T> {
+    /// The response header metadata of a bidirectional call, waiting for it if needed. (Other
+    /// calls have their headers in `Response::metadata`.)
+    pub async fn headers(&mut self) -> Result<Option<&MetadataMap>, Status> {
+        if self.state == State::Head {
+            std::future::poll_fn(|cx| self.poll_head(cx)).await?;
+        }
+        Ok(self.headers.as_ref())
+    }
+
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        let Some(head) = self.head.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut()) {
+            if deadline.as_mut().poll(cx).is_ready() {
+                self.head = None;
+                self.state = State::Done;
+                return Poll::Ready(Err(Status::deadline_exceeded("deadline exceeded")));
+            }
+        }
+        let response = ready!(Pin::new(head).poll(cx));
+        self.head = None;
+        let result = match response {
+            Ok(response) => crate::client::read_head(response),
+            Err(err) => Err(self.h2_status(err)),
+        };
+        match result {
+            Ok(head) => {
+                self.encoding = head.encoding;
+                self.headers = Some(head.metadata);
+                self.body = Some(head.body);
+                if let Some(trailers) = head.trailers_only {
+                    self.trailers = Some(trailers);
+                    self.state = State::Done;
+                } else {
+                    self.state = State::Data;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Err(status) => {
+                self.state = State::Done;
+                Poll::Ready(Err(status))
+            }
+        }
+    }
+
     /// The next message; `Ok(None)` at the end of a successful stream.
     pub async fn message(&mut self) -> Result<Option<T>, Status> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
@@ -124,6 +199,11 @@ impl<T: prost::Message + Default> Streaming<T> {
         loop {
             match self.state {
                 State::Done => return Poll::Ready(None),
+                State::Head => {
+                    if let Err(status) = ready!(self.poll_head(cx)) {
+                        return self.fail(status);
+                    }
+                }
                 State::Data => {
                     match self.decoder.decode() {
                         Ok(Some(frame)) => {
@@ -140,10 +220,13 @@ impl<T: prost::Message + Default> Streaming<T> {
                             return self.fail(Status::deadline_exceeded("deadline exceeded"));
                         }
                     }
-                    match ready!(self.body.poll_data(cx)) {
+                    let Some(body) = self.body.as_mut() else {
+                        return Poll::Ready(None);
+                    };
+                    match ready!(body.poll_data(cx)) {
                         Some(Ok(chunk)) => {
                             // Our decoder bounds what it holds, so the window can reopen at once.
-                            let _ = self.body.flow_control().release_capacity(chunk.len());
+                            let _ = body.flow_control().release_capacity(chunk.len());
                             self.decoder.push(chunk);
                         }
                         Some(Err(err)) => {
@@ -163,7 +246,10 @@ impl<T: prost::Message + Default> Streaming<T> {
                     }
                 }
                 State::Trailers => {
-                    let trailers = ready!(self.body.poll_trailers(cx));
+                    let Some(body) = self.body.as_mut() else {
+                        return Poll::Ready(None);
+                    };
+                    let trailers = ready!(body.poll_trailers(cx));
                     self.state = State::Done;
                     let headers = match trailers {
                         Ok(Some(headers)) => headers,

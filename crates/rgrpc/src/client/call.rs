@@ -59,7 +59,7 @@ where
 }
 
 /// The parts of a request that shape its head.
-struct Head {
+struct CallHead {
     metadata: MetadataMap,
     timeout: Option<Duration>,
     wait_for_ready: bool,
@@ -156,19 +156,21 @@ impl Channel {
         let call = async {
             let (response, send) = self.start(path, &head).await?;
             let sender = self.spawn_sender(send, messages);
-            let (metadata, stream) =
-                self.response::<Resp>(response.await, Some(sender), deadline)?;
-            Ok(Response::from_parts(metadata, stream, MetadataMap::new()))
+            // Return before the response head: a server may wait for our first message first.
+            let side = client_side(Some(sender), deadline);
+            let stream =
+                Streaming::client_pending(response, self.inner.config.max_recv_message, side);
+            Ok(Response::new(stream))
         };
         with_deadline(deadline, call).await
     }
 
-    fn split<T>(&self, request: Request<T>) -> (Head, T) {
+    fn split<T>(&self, request: Request<T>) -> (CallHead, T) {
         let timeout = request.timeout().or(self.inner.config.timeout);
         let wait_for_ready = request.wait_for_ready();
         let (metadata, message, _) = request.into_parts();
         (
-            Head {
+            CallHead {
                 metadata,
                 timeout,
                 wait_for_ready,
@@ -181,7 +183,7 @@ impl Channel {
     async fn start(
         &self,
         path: PathAndQuery,
-        head: &Head,
+        head: &CallHead,
     ) -> Result<(h2::client::ResponseFuture, SendStream<Bytes>), Status> {
         let inner = &self.inner;
         let send = inner.sender(head.wait_for_ready).await?;
@@ -229,7 +231,7 @@ impl Channel {
     async fn send_whole(
         &self,
         path: PathAndQuery,
-        head: &Head,
+        head: &CallHead,
         frame: Bytes,
     ) -> Result<http::Response<h2::RecvStream>, Status> {
         const ATTEMPTS: usize = 5;
@@ -265,58 +267,15 @@ impl Channel {
                 return Err(from_sender.unwrap_or_else(|| Status::from_h2(err)));
             }
         };
-        let (parts, body) = response.into_parts();
-        if parts.status != http::StatusCode::OK {
-            if let Some(Err(status)) = Status::from_trailers(&parts.headers) {
-                return Err(status);
-            }
-            return Err(Status::new(
-                Code::from_http_status(parts.status.as_u16()),
-                format!(
-                    "server answered HTTP {} instead of a gRPC response",
-                    parts.status
-                ),
-            ));
-        }
-        let content_type = parts.headers.get(header::CONTENT_TYPE);
-        if !content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")) {
-            return Err(Status::unknown(format!(
-                "server answered with content-type {:?}, not application/grpc",
-                content_type
-            )));
-        }
-        let trailers_only = if body.is_end_stream() {
-            match Status::from_trailers(&parts.headers) {
-                Some(Ok(())) => Some(MetadataMap::from_headers(parts.headers.clone())),
-                Some(Err(status)) => return Err(status),
-                None => {
-                    return Err(Status::internal(
-                        "server ended the response without a grpc-status",
-                    ));
-                }
-            }
-        } else {
-            None
-        };
-        let encoding =
-            Encoding::from_header(parts.headers.get("grpc-encoding").map(|v| v.as_bytes()));
-        let (task, send_error) = match sender {
-            Some(s) => (Some(s.task), Some(s.error)),
-            None => (None, None),
-        };
-        let side = ClientSide {
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-            sender: task,
-            send_error,
-        };
+        let head = read_head(response)?;
         let stream = Streaming::client(
-            body,
+            head.body,
             self.inner.config.max_recv_message,
-            encoding,
-            side,
-            trailers_only,
+            head.encoding,
+            client_side(sender, deadline),
+            head.trailers_only,
         );
-        Ok((MetadataMap::from_headers(parts.headers), stream))
+        Ok((head.metadata, stream))
     }
 
     /// Sends a request stream from its own task, so that reading responses never waits on it.
@@ -349,6 +308,70 @@ impl Channel {
             }
         });
         Sender { task, error }
+    }
+}
+
+/// What a checked response head holds.
+pub(crate) struct ResponseHead {
+    pub(crate) metadata: MetadataMap,
+    pub(crate) encoding: Encoding,
+    pub(crate) body: h2::RecvStream,
+    /// The status block of a Trailers-Only response with an OK status.
+    pub(crate) trailers_only: Option<MetadataMap>,
+}
+
+/// Checks a response head: HTTP status, content-type, and a Trailers-Only status.
+pub(crate) fn read_head(response: http::Response<h2::RecvStream>) -> Result<ResponseHead, Status> {
+    let (parts, body) = response.into_parts();
+    if parts.status != http::StatusCode::OK {
+        if let Some(Err(status)) = Status::from_trailers(&parts.headers) {
+            return Err(status);
+        }
+        return Err(Status::new(
+            Code::from_http_status(parts.status.as_u16()),
+            format!(
+                "server answered HTTP {} instead of a gRPC response",
+                parts.status
+            ),
+        ));
+    }
+    let content_type = parts.headers.get(header::CONTENT_TYPE);
+    if !content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")) {
+        return Err(Status::unknown(format!(
+            "server answered with content-type {content_type:?}, not application/grpc"
+        )));
+    }
+    let trailers_only = if body.is_end_stream() {
+        match Status::from_trailers(&parts.headers) {
+            Some(Ok(())) => Some(MetadataMap::from_headers(parts.headers.clone())),
+            Some(Err(status)) => return Err(status),
+            None => {
+                return Err(Status::internal(
+                    "server ended the response without a grpc-status",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let encoding = Encoding::from_header(parts.headers.get("grpc-encoding").map(|v| v.as_bytes()));
+    Ok(ResponseHead {
+        metadata: MetadataMap::from_headers(parts.headers),
+        encoding,
+        body,
+        trailers_only,
+    })
+}
+
+fn client_side(sender: Option<Sender>, deadline: Option<Instant>) -> ClientSide {
+    let (task, send_error) = match sender {
+        Some(s) => (Some(s.task), Some(s.error)),
+        None => (None, None),
+    };
+    ClientSide {
+        deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        sender: task,
+        send_error,
     }
 }
 

@@ -10,6 +10,7 @@ mod call;
 mod connection;
 
 pub use call::IntoStreamingRequest;
+pub(crate) use call::read_head;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -56,7 +56,7 @@ mod tests {
         assert_eq!(&f[..], b"\x00\x00\x00\x00\x03abc");
         let f = w.frame(0, 100, true, |_| {}).unwrap();
         assert_eq!(&f[..], b"\x01\x00\x00\x00\x00");
-        let big = vec![7u8; 0x0102_03];
+        let big = vec![7u8; 0x0001_0203];
         let f = w
             .frame(big.len(), usize::MAX, false, |b| b.put_slice(&big))
             .unwrap();

@@ -1,0 +1,41 @@
+//! The test Echo service on `--addr` (default `127.0.0.1:0`), for peers written in other languages.
+//! Prints `listening on ADDR` once it accepts connections; stops on stdin EOF or SIGTERM.
+
+use rgrpc_tests::{EchoService, echo_server};
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut addr = "127.0.0.1:0".to_owned();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().expect("--addr needs a value"),
+            other => {
+                eprintln!("unknown argument {other:?}; usage: echo-server [--addr HOST:PORT]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+    println!("listening on {}", listener.local_addr().unwrap());
+    let stop = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        let eof = async {
+            use tokio::io::AsyncReadExt;
+            while stdin.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            () = eof => {}
+        }
+    };
+    echo_server(EchoService::default())
+        .serve_with_listener(listener, stop)
+        .await
+        .expect("serve");
+    // The stdin reader is a blocking thread the runtime would wait for; we are done.
+    std::process::exit(0);
+}
