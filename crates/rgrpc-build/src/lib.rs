@@ -193,20 +193,26 @@ impl Error {
     }
 
     fn from_protox(err: protox::Error) -> Error {
-        let reason = err.to_string();
-        let file = err.file().map(str::to_owned);
-        let mut place = None;
-        if let (Some(source), Some(label)) =
-            (err.source_code(), err.labels().and_then(|mut l| l.next()))
-        {
-            if let Ok(span) = source.read_span(label.inner(), 0, 0) {
-                place = Some((span.line() + 1, span.column() + 1));
+        // protox's Debug output is `file:line:column: reason` with the primary location (the
+        // second definition of a duplicate, the unknown name…); fall back to the first label.
+        let located = format!("{err:?}");
+        let text = if located.contains(".proto:") && !located.contains('\n') {
+            located
+        } else {
+            let reason = err.to_string();
+            let file = err.file().map(str::to_owned);
+            let place = match (err.source_code(), err.labels().and_then(|mut l| l.next())) {
+                (Some(source), Some(label)) => source
+                    .read_span(label.inner(), 0, 0)
+                    .ok()
+                    .map(|span| (span.line() + 1, span.column() + 1)),
+                _ => None,
+            };
+            match (file, place) {
+                (Some(file), Some((line, column))) => format!("{file}:{line}:{column}: {reason}"),
+                (Some(file), None) if !reason.contains(&file) => format!("{file}: {reason}"),
+                _ => reason,
             }
-        }
-        let text = match (file, place) {
-            (Some(file), Some((line, column))) => format!("{file}:{line}:{column}: {reason}"),
-            (Some(file), None) if !reason.contains(&file) => format!("{file}: {reason}"),
-            _ => reason,
         };
         Error { text }
     }
