@@ -128,7 +128,8 @@ fn server(service: &Service, buf: &mut String) {
     );
     let _ = writeln!(
         buf,
-        r#"impl<T: {name}> {server}<T> {{
+        r#"#[allow(dead_code)]
+impl<T: {name}> {server}<T> {{
     /// The fully qualified service name.
     pub const SERVICE_NAME: &'static str = "{full}";
     /// Wraps an implementation.
@@ -204,6 +205,7 @@ fn client(service: &Service, buf: &mut String) {
 pub struct {client} {{
     channel: {C}::Channel,
 }}
+#[allow(dead_code)]
 impl {client} {{
     /// Connects to `target`, such as `http://localhost:50051`.
     pub async fn connect(target: &str) -> ::core::result::Result<Self, {C}::Error> {{

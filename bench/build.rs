@@ -1,0 +1,20 @@
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let ours = out.join("rgrpc");
+    let theirs = out.join("tonic");
+    std::fs::create_dir_all(&ours)?;
+    std::fs::create_dir_all(&theirs)?;
+    rgrpc_build::configure()
+        .out_dir(&ours)
+        .build_client(false)
+        .compile(&["proto/helloworld.proto"], &["proto"])?;
+    // tonic's generator, fed by protox too, so no protoc is needed.
+    let fds = protox::compile(["proto/helloworld.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .out_dir(&theirs)
+        .build_client(false)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Unary server benchmark: rgrpc, tonic and a bare h2 server (the ceiling), one after another in
+# one run, each pinned to core 0, with h2load pinned to core 1. Prints QPS and p99 per scenario
+# and our ratios to the others. Machines are noisy: read the ratios, not the absolutes.
+#
+#   bash bench/run.sh            # all scenarios
+#   REQUESTS=100000 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+REQUESTS=${REQUESTS:-200000}
+RUNTIME=${RUNTIME:-current}
+if ! command -v h2load >/dev/null; then
+  echo "installing h2load (Debian package nghttp2-client)"
+  apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null
+fi
+cargo build --release --quiet
+bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/rgrpc-bench
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Pre-encoded request bodies: HelloRequest{name} in a gRPC frame.
+python3 - "$work" <<'PY'
+import struct, sys
+def frame(name):
+    body = b"\x0a" + bytes(encode_varint(len(name))) + name
+    return b"\x00" + struct.pack(">I", len(body)) + body
+def encode_varint(n):
+    out = []
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return out
+open(f"{sys.argv[1]}/small.bin", "wb").write(frame(b"world"))
+open(f"{sys.argv[1]}/16k.bin", "wb").write(frame(b"x" * 16384))
+PY
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# run SERVER RUNTIME CONNS STREAMS BODY -> "qps p99_ms"
+run() {
+  local server=$1 runtime=$2 conns=$3 streams=$4 body=$5 port pid
+  port=$(free_port)
+  taskset -c 0 "$bin" "$server" "$port" "$runtime" &
+  pid=$!
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.1)" 2>/dev/null && break
+    sleep 0.05
+  done
+  local log="$work/$server.log" out
+  # A short warm-up, then the measured run.
+  taskset -c 1 h2load -c "$conns" -m "$streams" -n 20000 --data="$work/$body" \
+    -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$port/helloworld.Greeter/SayHello" >/dev/null 2>&1 || true
+  out=$(taskset -c 1 h2load -c "$conns" -m "$streams" -n "$REQUESTS" --data="$work/$body" \
+    -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$log" \
+    "http://127.0.0.1:$port/helloworld.Greeter/SayHello" 2>&1)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local qps succeeded
+  qps=$(echo "$out" | sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p')
+  succeeded=$(echo "$out" | sed -n 's/.* \([0-9]*\) succeeded.*/\1/p')
+  if [ "$succeeded" != "$REQUESTS" ]; then
+    echo "$server: only $succeeded of $REQUESTS requests succeeded" >&2
+  fi
+  local p99
+  p99=$(python3 -c '
+import sys
+d = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())
+print("%.2f" % (d[int(len(d) * 0.99)] / 1000))' "$log")
+  echo "$qps $p99"
+}
+
+printf '%-26s %-8s %12s %9s\n' scenario server QPS p99_ms
+for scenario in "4x100 4 100 small.bin" "1x100 1 100 small.bin" "16KiB-request 4 100 16k.bin"; do
+  set -- $scenario
+  name=$1 conns=$2 streams=$3 body=$4
+  declare -A qps=()
+  for server in h2 tonic rgrpc; do
+    read -r q p < <(run "$server" "$RUNTIME" "$conns" "$streams" "$body")
+    qps[$server]=$q
+    printf '%-26s %-8s %12.0f %9s\n' "$name" "$server" "$q" "$p"
+  done
+  python3 -c "
+h2, tonic, ours = ${qps[h2]}, ${qps[tonic]}, ${qps[rgrpc]}
+print('%-26s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f' % ('$name', ours / h2, ours / tonic, tonic / h2))"
+done

@@ -1,0 +1,134 @@
+//! One of the servers under benchmark, on `127.0.0.1:PORT`, until SIGTERM:
+//!
+//! `rgrpc-bench rgrpc|tonic|h2 PORT [current|multi]`
+//!
+//! - `rgrpc`: the helloworld Greeter on rgrpc;
+//! - `tonic`: the same service on tonic;
+//! - `h2`: a bare `h2` server answering every request with a fixed, pre-encoded gRPC reply: the
+//!   ceiling of the HTTP/2 engine itself, with no gRPC layer at all.
+//!
+//! `current` runs a current-thread tokio runtime, `multi` the multi-thread one.
+
+use std::time::Duration;
+
+mod ours {
+    include!(concat!(env!("OUT_DIR"), "/rgrpc/helloworld.rs"));
+}
+mod theirs {
+    include!(concat!(env!("OUT_DIR"), "/tonic/helloworld.rs"));
+}
+
+struct Ours;
+impl ours::Greeter for Ours {
+    async fn say_hello(
+        &self,
+        request: rgrpc::Request<ours::HelloRequest>,
+    ) -> Result<rgrpc::Response<ours::HelloReply>, rgrpc::Status> {
+        Ok(rgrpc::Response::new(ours::HelloReply {
+            message: format!("Hello {}", request.into_inner().name),
+        }))
+    }
+}
+
+struct Theirs;
+#[tonic::async_trait]
+impl theirs::greeter_server::Greeter for Theirs {
+    async fn say_hello(
+        &self,
+        request: tonic::Request<theirs::HelloRequest>,
+    ) -> Result<tonic::Response<theirs::HelloReply>, tonic::Status> {
+        Ok(tonic::Response::new(theirs::HelloReply {
+            message: format!("Hello {}", request.into_inner().name),
+        }))
+    }
+}
+
+async fn stop() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    term.recv().await;
+}
+
+async fn serve(kind: &str, port: u16) {
+    let addr = format!("127.0.0.1:{port}");
+    match kind {
+        "rgrpc" => rgrpc::Server::builder()
+            .add_service(ours::GreeterServer::new(Ours))
+            .serve_with_shutdown(&addr, stop())
+            .await
+            .expect("rgrpc server"),
+        "tonic" => tonic::transport::Server::builder()
+            .add_service(theirs::greeter_server::GreeterServer::new(Theirs))
+            .serve_with_shutdown(addr.parse().unwrap(), stop())
+            .await
+            .expect("tonic server"),
+        "h2" => bare_h2(&addr).await,
+        other => panic!("unknown server {other}"),
+    }
+}
+
+/// The ceiling: accept, read the request body, answer a fixed reply. No routing, no decoding.
+async fn bare_h2(addr: &str) {
+    use prost::Message;
+    let reply = ours::HelloReply {
+        message: "Hello world".into(),
+    }
+    .encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&reply);
+    let framed = bytes::Bytes::from(framed);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let accept = async {
+        loop {
+            let (io, _) = listener.accept().await.unwrap();
+            io.set_nodelay(true).unwrap();
+            let framed = framed.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(io).await else { return };
+                while let Some(Ok((request, mut respond))) = conn.accept().await {
+                    let framed = framed.clone();
+                    tokio::spawn(async move {
+                        let mut body = request.into_body();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                        }
+                        let mut head = http::Response::new(());
+                        head.headers_mut().insert(
+                            "content-type",
+                            http::HeaderValue::from_static("application/grpc"),
+                        );
+                        let Ok(mut send) = respond.send_response(head, false) else { return };
+                        let _ = send.send_data(framed, false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = send.send_trailers(trailers);
+                    });
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = stop() => {}
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: rgrpc-bench rgrpc|tonic|h2 PORT [current|multi]");
+        std::process::exit(2);
+    }
+    let kind = args[1].clone();
+    let port: u16 = args[2].parse().expect("PORT");
+    let runtime = match args.get(3).map(String::as_str).unwrap_or("current") {
+        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        "multi" => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        other => panic!("unknown runtime {other}"),
+    }
+    .unwrap();
+    runtime.block_on(serve(&kind, port));
+    // Let the socket close before the process ends.
+    std::thread::sleep(Duration::from_millis(10));
+}
