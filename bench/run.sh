@@ -74,17 +74,31 @@ print("%.2f" % (d[int(len(d) * 0.99)] / 1000))' "$log")
   echo "$qps $p99"
 }
 
-printf '%-26s %-8s %12s %9s\n' scenario server QPS p99_ms
+ROUNDS=${ROUNDS:-3}
+echo "servers interleaved over $ROUNDS rounds per scenario; medians shown; runtime: $RUNTIME"
+printf '%-16s %-8s %12s %9s   %s\n' scenario server QPS p99_ms "QPS of each round"
 for scenario in "4x100 4 100 small.bin" "1x100 1 100 small.bin" "16KiB-request 4 100 16k.bin"; do
   set -- $scenario
   name=$1 conns=$2 streams=$3 body=$4
-  declare -A qps=()
-  for server in h2 tonic rgrpc; do
-    read -r q p < <(run "$server" "$RUNTIME" "$conns" "$streams" "$body")
-    qps[$server]=$q
-    printf '%-26s %-8s %12.0f %9s\n' "$name" "$server" "$q" "$p"
+  declare -A qps=() p99=()
+  for round in $(seq "$ROUNDS"); do
+    for server in h2 tonic rgrpc; do
+      read -r q p < <(run "$server" "$RUNTIME" "$conns" "$streams" "$body")
+      qps[$server]="${qps[$server]:-} $q"
+      p99[$server]="${p99[$server]:-} $p"
+    done
   done
-  python3 -c "
-h2, tonic, ours = ${qps[h2]}, ${qps[tonic]}, ${qps[rgrpc]}
-print('%-26s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f' % ('$name', ours / h2, ours / tonic, tonic / h2))"
+  python3 - "$name" "${qps[h2]}" "${qps[tonic]}" "${qps[rgrpc]}" "${p99[h2]}" "${p99[tonic]}" "${p99[rgrpc]}" <<'PY'
+import statistics, sys
+name = sys.argv[1]
+servers = ["h2", "tonic", "rgrpc"]
+qps = {s: [float(x) for x in sys.argv[2 + i].split()] for i, s in enumerate(servers)}
+p99 = {s: [float(x) for x in sys.argv[5 + i].split()] for i, s in enumerate(servers)}
+med = {s: statistics.median(qps[s]) for s in servers}
+for s in servers:
+    rounds = " ".join("%.0f" % q for q in qps[s])
+    print("%-16s %-8s %12.0f %9.2f   %s" % (name, s, med[s], statistics.median(p99[s]), rounds))
+print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f"
+      % (name, med["rgrpc"] / med["h2"], med["rgrpc"] / med["tonic"], med["tonic"] / med["h2"]))
+PY
 done

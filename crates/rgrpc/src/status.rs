@@ -14,10 +14,7 @@ use http::header::HeaderValue;
 
 use crate::metadata::MetadataMap;
 use crate::metadata::base64;
-
-pub(crate) const GRPC_STATUS: &str = "grpc-status";
-pub(crate) const GRPC_MESSAGE: &str = "grpc-message";
-pub(crate) const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
+use crate::metadata::names::{GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 
 /// A gRPC status code, as listed in grpc/grpc `doc/statuscodes.md`.
 ///

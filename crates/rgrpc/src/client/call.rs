@@ -20,6 +20,7 @@ use super::Channel;
 use crate::codec::{self, Encoding};
 use crate::framing::FrameWriter;
 use crate::http2::body::{Outbound, SendError};
+use crate::metadata::names::{GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, format_timeout};
 use crate::request::{Request, Response};
 use crate::status::{Code, Status};
@@ -208,7 +209,7 @@ impl Channel {
         if let Some(timeout) = head.timeout {
             // format_timeout yields ASCII digits and a unit letter.
             if let Ok(v) = HeaderValue::from_str(&format_timeout(timeout)) {
-                headers.insert("grpc-timeout", v);
+                headers.insert(GRPC_TIMEOUT, v);
             }
         }
         head.metadata.write_to(headers);
@@ -354,7 +355,7 @@ pub(crate) fn read_head(response: http::Response<h2::RecvStream>) -> Result<Resp
     } else {
         None
     };
-    let encoding = Encoding::from_header(parts.headers.get("grpc-encoding").map(|v| v.as_bytes()));
+    let encoding = Encoding::from_header(parts.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
     Ok(ResponseHead {
         metadata: MetadataMap::from_headers(parts.headers),
         encoding,

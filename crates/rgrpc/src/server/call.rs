@@ -171,12 +171,12 @@ enum Outcome<T> {
     Gone,
 }
 
-/// Waits for `fut` unless the client resets the stream, the deadline passes or the server is
-/// forced down first. In those cases `fut` is dropped and the call's context is cancelled.
+/// Waits for `fut` unless the client resets the stream or the deadline passes first. In those
+/// cases `fut` is dropped and the call's context is cancelled. A forced shutdown needs no waiter
+/// per call: it drops the connection, and h2 then fails every stream's `poll_reset`.
 async fn run_handler<T>(
     respond: &mut SendResponse<Bytes>,
     context: &Context,
-    shared: &Shared,
     fut: impl Future<Output = Result<T, Status>>,
 ) -> Outcome<T> {
     let deadline = context.deadline();
@@ -191,9 +191,6 @@ async fn run_handler<T>(
         result = fut => return Outcome::Finished(result),
         _ = poll_fn(|cx| respond.poll_reset(cx)) => Outcome::Gone,
         () = expired => Outcome::Finished(Err(Status::deadline_exceeded("deadline exceeded"))),
-        () = shared.force.cancelled() => {
-            Outcome::Finished(Err(Status::unavailable("server is shutting down")))
-        }
     };
     context.cancel();
     outcome
@@ -235,7 +232,7 @@ where
         let message = single_message(&mut requests).await?;
         handler(Request::from_server(metadata, message, context)).await
     };
-    match run_handler(&mut respond, &ctx, &shared, work).await {
+    match run_handler(&mut respond, &ctx, work).await {
         Outcome::Finished(Ok(response)) => send_unary(respond, response, &shared),
         Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
         Outcome::Gone => {}
@@ -261,7 +258,7 @@ where
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
     let work = handler(Request::from_server(metadata, requests, context));
-    match run_handler(&mut respond, &ctx, &shared, work).await {
+    match run_handler(&mut respond, &ctx, work).await {
         Outcome::Finished(Ok(response)) => send_unary(respond, response, &shared),
         Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
         Outcome::Gone => {}
@@ -291,7 +288,7 @@ where
         let message = single_message(&mut requests).await?;
         handler(Request::from_server(metadata, message, context)).await
     };
-    match run_handler(&mut respond, &ctx, &shared, work).await {
+    match run_handler(&mut respond, &ctx, work).await {
         Outcome::Finished(Ok(response)) => send_stream(respond, response, &ctx, &shared).await,
         Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
         Outcome::Gone => {}
@@ -318,7 +315,7 @@ where
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
     let work = handler(Request::from_server(metadata, requests, context));
-    match run_handler(&mut respond, &ctx, &shared, work).await {
+    match run_handler(&mut respond, &ctx, work).await {
         Outcome::Finished(Ok(response)) => send_stream(respond, response, &ctx, &shared).await,
         Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
         Outcome::Gone => {}
@@ -369,7 +366,6 @@ async fn send_stream<M, S>(
     let mut expired = context
         .deadline()
         .map(|d| Box::pin(tokio::time::sleep_until(d.into())));
-    let mut forced = pin!(shared.force.cancelled());
     let limit = shared.config.max_send_message;
     let result = poll_fn(|cx| {
         if let Some(sleep) = expired.as_mut() {
@@ -378,11 +374,6 @@ async fn send_stream<M, S>(
                     "deadline exceeded",
                 ))));
             }
-        }
-        if forced.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(SendError::Local(Status::unavailable(
-                "server is shutting down",
-            ))));
         }
         outbound.poll_send(cx, &mut send, messages.as_mut(), limit)
     })

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Context, ServerCall, Shared};
 use crate::codec::Encoding;
+use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
 
@@ -126,7 +127,7 @@ async fn handle_call(
         Ok(route) => route,
         Err(status) => return respond_status(&mut respond, &status),
     };
-    let deadline = match head.headers.get("grpc-timeout") {
+    let deadline = match head.headers.get(GRPC_TIMEOUT) {
         None => None,
         Some(raw) => match parse_timeout(raw.as_bytes()) {
             // A timeout too far away to represent is no deadline at all.
@@ -134,7 +135,7 @@ async fn handle_call(
             Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
         },
     };
-    let encoding = Encoding::from_header(head.headers.get("grpc-encoding").map(|v| v.as_bytes()));
+    let encoding = Encoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
     let call = ServerCall {
         metadata: MetadataMap::from_headers(head.headers),
         body,
@@ -178,7 +179,7 @@ pub(crate) fn grpc_headers(headers: &mut HeaderMap) {
         HeaderValue::from_static("application/grpc"),
     );
     headers.insert(
-        "grpc-accept-encoding",
+        GRPC_ACCEPT_ENCODING,
         HeaderValue::from_static(Encoding::ACCEPTED),
     );
 }
