@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "python peers (grpcio, pinned in tests/python/requirements.txt)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

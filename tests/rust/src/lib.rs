@@ -111,6 +111,10 @@ impl echo::Echo for EchoService {
         let mut joined = Vec::new();
         while let Some(req) = requests.message().await? {
             check_fail(&req)?;
+            if req.delay_ms > 0 {
+                // A slow reader, for the flow-control tests.
+                tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
+            }
             joined.push(req.message);
         }
         Ok(Response::new(EchoResponse {

@@ -296,3 +296,47 @@ async fn many_concurrent_calls_share_one_connection() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn slow_server_reader_holds_back_the_client_stream() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let counter = produced.clone();
+    let requests = futures_util::stream::iter(0..300).map(move |i| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        EchoRequest {
+            message: i.to_string(),
+            payload: vec![0; 64 * 1024],
+            delay_ms: if i == 0 { 600 } else { 0 },
+            ..Default::default()
+        }
+    });
+    let call = tokio::spawn(async move { client.client_stream(requests).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // 300 x 64 KiB = 19 MiB offered; the server's windows (1 MiB stream, 2 MiB connection) and
+    // one message in flight on each side are all that may be taken while it sleeps.
+    let taken = produced.load(Ordering::SeqCst);
+    assert!(taken < 40, "client produced {taken} messages ahead of a stalled server");
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.get_ref().index, 300);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_header_block_is_refused_and_the_connection_lives_on() {
+    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let mut request = Request::new(req("big headers"));
+    request
+        .metadata_mut()
+        .insert("x-big", &"v".repeat(20 * 1024))
+        .unwrap();
+    let status = client.unary(request).await.unwrap_err();
+    assert_ne!(status.code(), Code::Ok);
+    assert!(status.message().contains("431"), "{status}");
+    assert!(client.unary(req("small")).await.is_ok());
+    server.stop().await;
+}
