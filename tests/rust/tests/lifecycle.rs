@@ -319,7 +319,10 @@ async fn slow_server_reader_holds_back_the_client_stream() {
     // 300 x 64 KiB = 19 MiB offered; the server's windows (1 MiB stream, 2 MiB connection) and
     // one message in flight on each side are all that may be taken while it sleeps.
     let taken = produced.load(Ordering::SeqCst);
-    assert!(taken < 40, "client produced {taken} messages ahead of a stalled server");
+    assert!(
+        taken < 40,
+        "client produced {taken} messages ahead of a stalled server"
+    );
     let response = call.await.unwrap().unwrap();
     assert_eq!(response.get_ref().index, 300);
     server.stop().await;

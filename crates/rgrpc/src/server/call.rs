@@ -210,42 +210,16 @@ async fn single_message<T: Message + Default>(requests: &mut Streaming<T>) -> Re
     Ok(message)
 }
 
-/// Runs a unary method.
-pub(crate) async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+/// The handler phase shared by the four kinds: wraps the request body in a message stream, runs
+/// `work` under the call's deadline and the client's cancellation, and answers a failure. Returns
+/// what is left to send on success.
+async fn handle<Req, R, W, Fut>(
+    call: ServerCall,
+    work: W,
+) -> Option<(SendResponse<Bytes>, R, Context, Arc<Shared>)>
 where
-    Req: Message + Default,
-    Resp: Message,
-    F: FnOnce(Request<Req>) -> Fut,
-    Fut: Future<Output = Result<Response<Resp>, Status>>,
-{
-    let ServerCall {
-        metadata,
-        body,
-        mut respond,
-        context,
-        encoding,
-        shared,
-    } = call;
-    let mut requests = Streaming::server(body, shared.config.max_recv_message, encoding);
-    let ctx = context.clone();
-    let work = async move {
-        let message = single_message(&mut requests).await?;
-        handler(Request::from_server(metadata, message, context)).await
-    };
-    match run_handler(&mut respond, &ctx, work).await {
-        Outcome::Finished(Ok(response)) => send_unary(respond, response, &shared),
-        Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
-        Outcome::Gone => {}
-    }
-}
-
-/// Runs a client-streaming method.
-pub(crate) async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F)
-where
-    Req: Message + Default,
-    Resp: Message,
-    F: FnOnce(Request<Streaming<Req>>) -> Fut,
-    Fut: Future<Output = Result<Response<Resp>, Status>>,
+    W: FnOnce(MetadataMap, Streaming<Req>, Context) -> Fut,
+    Fut: Future<Output = Result<R, Status>>,
 {
     let ServerCall {
         metadata,
@@ -257,11 +231,46 @@ where
     } = call;
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
-    let work = handler(Request::from_server(metadata, requests, context));
-    match run_handler(&mut respond, &ctx, work).await {
-        Outcome::Finished(Ok(response)) => send_unary(respond, response, &shared),
-        Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
-        Outcome::Gone => {}
+    match run_handler(&mut respond, &ctx, work(metadata, requests, context)).await {
+        Outcome::Finished(Ok(answer)) => Some((respond, answer, ctx, shared)),
+        Outcome::Finished(Err(status)) => {
+            respond_status(&mut respond, &status);
+            None
+        }
+        Outcome::Gone => None,
+    }
+}
+
+/// Runs a unary method.
+pub(crate) async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+where
+    Req: Message + Default,
+    Resp: Message,
+    F: FnOnce(Request<Req>) -> Fut,
+    Fut: Future<Output = Result<Response<Resp>, Status>>,
+{
+    let answer = handle(call, |metadata, mut requests, context| async move {
+        let message = single_message(&mut requests).await?;
+        handler(Request::from_server(metadata, message, context)).await
+    });
+    if let Some((respond, response, _, shared)) = answer.await {
+        send_unary(respond, response, &shared);
+    }
+}
+
+/// Runs a client-streaming method.
+pub(crate) async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+where
+    Req: Message + Default,
+    Resp: Message,
+    F: FnOnce(Request<Streaming<Req>>) -> Fut,
+    Fut: Future<Output = Result<Response<Resp>, Status>>,
+{
+    let answer = handle(call, |metadata, requests, context| {
+        handler(Request::from_server(metadata, requests, context))
+    });
+    if let Some((respond, response, _, shared)) = answer.await {
+        send_unary(respond, response, &shared);
     }
 }
 
@@ -274,24 +283,12 @@ where
     F: FnOnce(Request<Req>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
-    let ServerCall {
-        metadata,
-        body,
-        mut respond,
-        context,
-        encoding,
-        shared,
-    } = call;
-    let mut requests = Streaming::server(body, shared.config.max_recv_message, encoding);
-    let ctx = context.clone();
-    let work = async move {
+    let answer = handle(call, |metadata, mut requests, context| async move {
         let message = single_message(&mut requests).await?;
         handler(Request::from_server(metadata, message, context)).await
-    };
-    match run_handler(&mut respond, &ctx, work).await {
-        Outcome::Finished(Ok(response)) => send_stream(respond, response, &ctx, &shared).await,
-        Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
-        Outcome::Gone => {}
+    });
+    if let Some((respond, response, context, shared)) = answer.await {
+        send_stream(respond, response, &context, &shared).await;
     }
 }
 
@@ -304,21 +301,11 @@ where
     F: FnOnce(Request<Streaming<Req>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
-    let ServerCall {
-        metadata,
-        body,
-        mut respond,
-        context,
-        encoding,
-        shared,
-    } = call;
-    let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
-    let ctx = context.clone();
-    let work = handler(Request::from_server(metadata, requests, context));
-    match run_handler(&mut respond, &ctx, work).await {
-        Outcome::Finished(Ok(response)) => send_stream(respond, response, &ctx, &shared).await,
-        Outcome::Finished(Err(status)) => respond_status(&mut respond, &status),
-        Outcome::Gone => {}
+    let answer = handle(call, |metadata, requests, context| {
+        handler(Request::from_server(metadata, requests, context))
+    });
+    if let Some((respond, response, context, shared)) = answer.await {
+        send_stream(respond, response, &context, &shared).await;
     }
 }
 
