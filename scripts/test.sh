@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: it installs what the tests need (a Python
-# venv with pinned grpcio), then checks formatting and lints and runs every test.
+# venv with pinned grpcio, pinned npm packages, Debian's nginx), then checks formatting, lints and
+# docs and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,11 +27,26 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+step "node peers (@grpc/grpc-js, pinned in tests/node/package-lock.json)"
+lock_stamp=tests/node/node_modules/.lock.sha256
+want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want" ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$lock_stamp"
+fi
+
+step "nginx (Debian package)"
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ]; then apt_get() { apt-get "$@"; }; else apt_get() { sudo apt-get "$@"; }; fi
+  apt_get update -qq
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq nginx >/dev/null
+fi
+
 step "rust tests"
 cargo test --workspace
 
 step "binaries the cross-implementation tests run"
 cargo build --workspace --bins
 
-step "interop with Python grpcio, both directions"
+step "interop: Python grpcio both directions, tutorial twins, grpc-js, nginx"
 .venv/bin/python -m pytest -q tests/python

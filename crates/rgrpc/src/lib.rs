@@ -38,6 +38,7 @@ pub mod metadata;
 mod request;
 pub mod server;
 mod status;
+pub mod stream;
 mod streaming;
 
 pub use client::{Channel, IntoStreamingRequest};

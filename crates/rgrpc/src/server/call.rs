@@ -82,7 +82,7 @@ impl<T> ResponseStream<T> {
     where
         T: 'static,
     {
-        ResponseStream::new(IterStream(items.into_iter()))
+        ResponseStream::new(OkStream(crate::stream::iter(items)))
     }
 }
 
@@ -153,14 +153,13 @@ impl<T> Stream for ChannelStream<T> {
     }
 }
 
-struct IterStream<I>(I);
+/// Items of an `Unpin` stream as `Ok` results.
+struct OkStream<S>(S);
 
-impl<I> Unpin for IterStream<I> {}
-
-impl<I: Iterator> Stream for IterStream<I> {
-    type Item = Result<I::Item, Status>;
-    fn poll_next(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        Poll::Ready(self.0.next().map(Ok))
+impl<S: Stream + Unpin> Stream for OkStream<S> {
+    type Item = Result<S::Item, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0).poll_next(cx).map(|item| item.map(Ok))
     }
 }
 
