@@ -132,3 +132,28 @@ def test_rust_client_against_rust_server(rust_echo_server):
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("compression", [grpc.Compression.Gzip, grpc.Compression.Deflate])
+def test_compressed_calls_from_python(rust_echo_server, compression):
+    channel = grpc.insecure_channel(f"127.0.0.1:{rust_echo_server}", compression=compression)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    with channel:
+        echo = echo_pb2_grpc.EchoStub(channel)
+        reply, call = echo.Unary.with_call(echo_pb2.EchoRequest(message="z" * 10000))
+        assert reply.message == "z" * 10000
+        assert ("x-request-compressed", "true") in call.initial_metadata()
+        replies = list(echo.ServerStream(echo_pb2.EchoRequest(message="s", count=5, reply_size=4000)))
+        assert len(replies) == 5
+        reply = echo.ClientStream(iter(echo_pb2.EchoRequest(message=m * 500) for m in "xyz"))
+        assert reply.message == ",".join(m * 500 for m in "xyz")
+
+
+def test_rust_client_compressed_against_python_server(python_echo_server):
+    out = subprocess.run(
+        [binary("echo-client"), "--addr", f"http://127.0.0.1:{python_echo_server}",
+         "--check", "compressed"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASS compressed" in out.stdout.splitlines()

@@ -3,16 +3,17 @@
 
 pub use crate::client::Channel;
 pub use crate::client::IntoStreamingRequest;
+pub use crate::codec::Outgoing;
 pub use crate::error::Error;
 pub use crate::request::{IntoRequest, Request, Response};
 pub use crate::server::{BoxFuture, ResponseStream, ServerCall, Service};
 pub use crate::status::Status;
 pub use crate::streaming::Streaming;
+pub use futures_core::Stream;
 pub use http::uri::PathAndQuery;
 
 use std::future::Future;
 
-use futures_core::Stream;
 use prost::Message;
 
 /// Runs a unary method of a generated service.
@@ -31,7 +32,7 @@ pub async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F
 where
     Req: Message + Default,
     Resp: Message,
-    S: Stream<Item = Result<Resp, Status>>,
+    S: Stream<Item = Result<Outgoing<Resp>, Status>>,
     F: FnOnce(Request<Req>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
@@ -54,7 +55,7 @@ pub async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F)
 where
     Req: Message + Default,
     Resp: Message,
-    S: Stream<Item = Result<Resp, Status>>,
+    S: Stream<Item = Result<Outgoing<Resp>, Status>>,
     F: FnOnce(Request<Streaming<Req>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {

@@ -42,7 +42,7 @@ pub mod stream;
 mod streaming;
 
 pub use client::{Channel, IntoStreamingRequest};
-pub use codec::Encoding;
+pub use codec::{Encoding, IntoOutgoing, Outgoing};
 pub use error::Error;
 pub use metadata::MetadataMap;
 pub use request::{IntoRequest, Request, Response};

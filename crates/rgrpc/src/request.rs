@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::codec::Encoding;
 use crate::metadata::MetadataMap;
 use crate::server::Context;
 
@@ -16,6 +17,8 @@ pub struct Request<T> {
     message: T,
     timeout: Option<Duration>,
     wait_for_ready: bool,
+    compression: Option<Encoding>,
+    message_compressed: bool,
     context: Context,
 }
 
@@ -27,6 +30,8 @@ impl<T> Request<T> {
             message,
             timeout: None,
             wait_for_ready: false,
+            compression: None,
+            message_compressed: false,
             context: Context::default(),
         }
     }
@@ -37,8 +42,15 @@ impl<T> Request<T> {
             message,
             timeout: None,
             wait_for_ready: false,
+            compression: None,
+            message_compressed: false,
             context,
         }
+    }
+
+    pub(crate) fn with_message_compressed(mut self, compressed: bool) -> Request<T> {
+        self.message_compressed = compressed;
+        self
     }
 
     /// The message.
@@ -88,6 +100,24 @@ impl<T> Request<T> {
         self.wait_for_ready
     }
 
+    /// Client side: compresses this call's messages with `encoding` (sent as `grpc-encoding`),
+    /// overriding the channel's default. Single messages of a stream can opt out with
+    /// `Outgoing::compressed(false)`.
+    pub fn set_compression(&mut self, encoding: Encoding) {
+        self.compression = Some(encoding);
+    }
+
+    /// The compression set by [`Request::set_compression`].
+    pub fn compression(&self) -> Option<Encoding> {
+        self.compression
+    }
+
+    /// Server side: whether the request message arrived compressed (unary and server-streaming
+    /// calls; a stream of requests tells it per message with `Streaming::last_message_compressed`).
+    pub fn message_compressed(&self) -> bool {
+        self.message_compressed
+    }
+
     /// Server side: the call's context (deadline, peer address, cancellation). On a request that a
     /// client builds, an empty context.
     pub fn context(&self) -> &Context {
@@ -106,6 +136,8 @@ impl<T> Request<T> {
             message: f(self.message),
             timeout: self.timeout,
             wait_for_ready: self.wait_for_ready,
+            compression: self.compression,
+            message_compressed: self.message_compressed,
             context: self.context,
         }
     }
@@ -135,6 +167,7 @@ pub struct Response<T> {
     metadata: MetadataMap,
     message: T,
     trailers: MetadataMap,
+    compress: Option<bool>,
 }
 
 impl<T> Response<T> {
@@ -144,6 +177,7 @@ impl<T> Response<T> {
             metadata: MetadataMap::new(),
             message,
             trailers: MetadataMap::new(),
+            compress: None,
         }
     }
 
@@ -152,7 +186,20 @@ impl<T> Response<T> {
             metadata,
             message,
             trailers,
+            compress: None,
         }
+    }
+
+    /// Server side: compresses the response message (with the server's `send_compressed`
+    /// encoding if the client accepts it, else one the client accepts) or sends it uncompressed,
+    /// overriding the server's default. For a response stream, this is the default of its messages.
+    pub fn set_compressed(&mut self, yes: bool) {
+        self.compress = Some(yes);
+    }
+
+    /// The choice made with [`Response::set_compressed`].
+    pub fn compressed(&self) -> Option<bool> {
+        self.compress
     }
 
     /// The message.
@@ -202,6 +249,7 @@ impl<T> Response<T> {
             metadata: self.metadata,
             message: f(self.message),
             trailers: self.trailers,
+            compress: self.compress,
         }
     }
 }

@@ -15,7 +15,7 @@ use futures_core::Stream;
 use h2::RecvStream;
 use tokio::time::Sleep;
 
-use crate::codec::{self, Encoding};
+use crate::codec::{self, RecvEncoding};
 use crate::framing::Decoder;
 use crate::metadata::MetadataMap;
 use crate::status::Status;
@@ -32,7 +32,9 @@ pub struct Streaming<T> {
     headers: Option<MetadataMap>,
     body: Option<RecvStream>,
     decoder: Decoder,
-    encoding: Encoding,
+    encoding: RecvEncoding,
+    last_compressed: bool,
+    limit: usize,
     state: State,
     client: Option<Box<ClientSide>>,
     trailers: Option<MetadataMap>,
@@ -59,13 +61,15 @@ enum State {
 
 impl<T> Streaming<T> {
     /// The request stream of a server call.
-    pub(crate) fn server(body: RecvStream, limit: usize, encoding: Encoding) -> Streaming<T> {
+    pub(crate) fn server(body: RecvStream, limit: usize, encoding: RecvEncoding) -> Streaming<T> {
         Streaming {
             head: None,
             headers: None,
             body: Some(body),
             decoder: Decoder::new(limit),
             encoding,
+            last_compressed: false,
+            limit,
             state: State::Data,
             client: None,
             trailers: None,
@@ -78,7 +82,7 @@ impl<T> Streaming<T> {
     pub(crate) fn client(
         body: RecvStream,
         limit: usize,
-        encoding: Encoding,
+        encoding: RecvEncoding,
         side: ClientSide,
         trailers_only: Option<MetadataMap>,
     ) -> Streaming<T> {
@@ -89,6 +93,8 @@ impl<T> Streaming<T> {
             body: Some(body),
             decoder: Decoder::new(limit),
             encoding,
+            last_compressed: false,
+            limit,
             state: if done { State::Done } else { State::Data },
             client: Some(Box::new(side)),
             trailers: trailers_only,
@@ -108,12 +114,19 @@ impl<T> Streaming<T> {
             headers: None,
             body: None,
             decoder: Decoder::new(limit),
-            encoding: Encoding::Identity,
+            encoding: RecvEncoding::Identity,
+            last_compressed: false,
+            limit,
             state: State::Head,
             client: Some(Box::new(side)),
             trailers: None,
             _message: PhantomData,
         }
+    }
+
+    /// Whether the last message read arrived compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// Trailer metadata, once the stream has ended with an OK status (client side).
@@ -207,7 +220,8 @@ impl<T: prost::Message + Default> Streaming<T> {
                 State::Data => {
                     match self.decoder.decode() {
                         Ok(Some(frame)) => {
-                            return match codec::decode(frame, &self.encoding) {
+                            self.last_compressed = frame.compressed;
+                            return match codec::decode(frame, &self.encoding, self.limit) {
                                 Ok(message) => Poll::Ready(Some(Ok(message))),
                                 Err(status) => self.fail(status),
                             };

@@ -53,7 +53,7 @@ fn reply(req: &EchoRequest, index: u32) -> EchoResponse {
 }
 
 fn check_fail(req: &EchoRequest) -> Result<(), Status> {
-    if req.fail_code != 0 {
+    if req.fail_code > 0 {
         return Err(Status::new(
             Code::from_i32(req.fail_code),
             req.message.clone(),
@@ -65,12 +65,19 @@ fn check_fail(req: &EchoRequest) -> Result<(), Status> {
 impl echo::Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         let echo_header = request.metadata().get("x-echo").map(str::to_owned);
+        let was_compressed = request.message_compressed();
         let req = request.into_inner();
         check_fail(&req)?;
         if req.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
         }
         let mut response = Response::new(reply(&req, 0));
+        if was_compressed {
+            response
+                .metadata_mut()
+                .insert("x-request-compressed", "true")
+                .unwrap();
+        }
         if let Some(v) = echo_header {
             response.metadata_mut().insert("x-echo", &v).unwrap();
             response
@@ -94,7 +101,12 @@ impl echo::Echo for EchoService {
                 if req.delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
                 }
-                if tx.send(reply(&req, i)).await.is_err() {
+                // With fail_code -1, even messages ask for compression and odd ones opt out.
+                let mut message = rgrpc::Outgoing::new(reply(&req, i));
+                if req.fail_code == -1 {
+                    message = message.compressed(i % 2 == 0);
+                }
+                if tx.send(message).await.is_err() {
                     return;
                 }
                 observed.produced.fetch_add(1, Ordering::SeqCst);

@@ -17,10 +17,10 @@ use prost::Message;
 use tokio::time::Instant;
 
 use super::Channel;
-use crate::codec::{self, Encoding};
+use crate::codec::{self, Encoding, IntoOutgoing, Outgoing, RecvEncoding, SendCompression};
 use crate::framing::FrameWriter;
 use crate::http2::body::{Outbound, SendError};
-use crate::metadata::names::{GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, format_timeout};
 use crate::request::{Request, Response};
 use crate::status::{Code, Status};
@@ -29,8 +29,8 @@ use crate::streaming::{ClientSide, Streaming};
 /// Anything a client-streaming or bidirectional method accepts: a `Stream` of messages, or a
 /// [`Request`] wrapping one (to add metadata or a timeout).
 pub trait IntoStreamingRequest {
-    /// The stream of messages.
-    type Stream: Stream<Item = Self::Message> + Send + 'static;
+    /// The stream of messages (plain, or [`Outgoing`] to choose compression per message).
+    type Stream: Stream<Item: IntoOutgoing<Message = Self::Message>> + Send + 'static;
     /// The message type.
     type Message;
     /// Wraps the stream in a request.
@@ -39,10 +39,10 @@ pub trait IntoStreamingRequest {
 
 impl<S> IntoStreamingRequest for S
 where
-    S: Stream + Send + 'static,
+    S: Stream<Item: IntoOutgoing> + Send + 'static,
 {
     type Stream = S;
-    type Message = S::Item;
+    type Message = <S::Item as IntoOutgoing>::Message;
     fn into_streaming_request(self) -> Request<S> {
         Request::new(self)
     }
@@ -50,10 +50,10 @@ where
 
 impl<S> IntoStreamingRequest for Request<S>
 where
-    S: Stream + Send + 'static,
+    S: Stream<Item: IntoOutgoing> + Send + 'static,
 {
     type Stream = S;
-    type Message = S::Item;
+    type Message = <S::Item as IntoOutgoing>::Message;
     fn into_streaming_request(self) -> Request<S> {
         self
     }
@@ -64,6 +64,7 @@ struct CallHead {
     metadata: MetadataMap,
     timeout: Option<Duration>,
     wait_for_ready: bool,
+    compression: Encoding,
 }
 
 impl Channel {
@@ -85,6 +86,7 @@ impl Channel {
                 &mut FrameWriter::new(),
                 &message,
                 self.inner.config.max_send_message,
+                head.compression,
             )?;
             let response = self.send_whole(path, &head, frame).await?;
             let (metadata, mut stream) = self.response::<Resp>(Ok(response), None, None)?;
@@ -110,6 +112,7 @@ impl Channel {
                 &mut FrameWriter::new(),
                 &message,
                 self.inner.config.max_send_message,
+                head.compression,
             )?;
             let response = self.send_whole(path, &head, frame).await?;
             let (metadata, stream) = self.response::<Resp>(Ok(response), None, deadline)?;
@@ -125,7 +128,7 @@ impl Channel {
         request: Request<S>,
     ) -> Result<Response<Resp>, Status>
     where
-        S: Stream<Item = Req> + Send + 'static,
+        S: Stream<Item: IntoOutgoing<Message = Req>> + Send + 'static,
         Req: Message + 'static,
         Resp: Message + Default,
     {
@@ -133,7 +136,7 @@ impl Channel {
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let (response, send) = self.start(path, &head).await?;
-            let sender = self.spawn_sender(send, messages);
+            let sender = self.spawn_sender(send, messages, head.compression);
             let (metadata, mut stream) =
                 self.response::<Resp>(response.await, Some(sender), None)?;
             single_response(metadata, &mut stream).await
@@ -148,7 +151,7 @@ impl Channel {
         request: Request<S>,
     ) -> Result<Response<Streaming<Resp>>, Status>
     where
-        S: Stream<Item = Req> + Send + 'static,
+        S: Stream<Item: IntoOutgoing<Message = Req>> + Send + 'static,
         Req: Message + 'static,
         Resp: Message + Default,
     {
@@ -156,7 +159,7 @@ impl Channel {
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let (response, send) = self.start(path, &head).await?;
-            let sender = self.spawn_sender(send, messages);
+            let sender = self.spawn_sender(send, messages, head.compression);
             // Return before the response head: a server may wait for our first message first.
             let side = client_side(Some(sender), deadline);
             let stream =
@@ -169,12 +172,17 @@ impl Channel {
     fn split<T>(&self, request: Request<T>) -> (CallHead, T) {
         let timeout = request.timeout().or(self.inner.config.timeout);
         let wait_for_ready = request.wait_for_ready();
+        let compression = request
+            .compression()
+            .or(self.inner.config.send_compressed)
+            .unwrap_or(Encoding::Identity);
         let (metadata, message, _) = request.into_parts();
         (
             CallHead {
                 metadata,
                 timeout,
                 wait_for_ready,
+                compression,
             },
             message,
         )
@@ -206,6 +214,16 @@ impl Channel {
             HeaderValue::from_static("application/grpc"),
         );
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(
+            GRPC_ACCEPT_ENCODING,
+            HeaderValue::from_static(Encoding::accept_header()),
+        );
+        if head.compression != Encoding::Identity {
+            headers.insert(
+                GRPC_ENCODING,
+                HeaderValue::from_static(head.compression.name()),
+            );
+        }
         if let Some(timeout) = head.timeout {
             // format_timeout yields ASCII digits and a unit letter.
             if let Ok(v) = HeaderValue::from_str(&format_timeout(timeout)) {
@@ -280,11 +298,15 @@ impl Channel {
     }
 
     /// Sends a request stream from its own task, so that reading responses never waits on it.
-    fn spawn_sender<S, M>(&self, send: SendStream<Bytes>, messages: S) -> Sender
+    fn spawn_sender<S, M>(&self, send: SendStream<Bytes>, messages: S, encoding: Encoding) -> Sender
     where
-        S: Stream<Item = M> + Send + 'static,
+        S: Stream<Item: IntoOutgoing<Message = M>> + Send + 'static,
         M: Message + 'static,
     {
+        let compression = SendCompression {
+            encoding,
+            by_default: true,
+        };
         let error = Arc::new(Mutex::new(None));
         let slot = error.clone();
         let limit = self.inner.config.max_send_message;
@@ -292,9 +314,10 @@ impl Channel {
             let mut send = send;
             let mut messages = OkStream(Box::pin(messages));
             let mut outbound = Outbound::new();
-            let result =
-                poll_fn(|cx| outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit))
-                    .await;
+            let result = poll_fn(|cx| {
+                outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit, compression)
+            })
+            .await;
             match result {
                 Ok(()) => {
                     let _ = send.send_data(Bytes::new(), true);
@@ -315,7 +338,7 @@ impl Channel {
 /// What a checked response head holds.
 pub(crate) struct ResponseHead {
     pub(crate) metadata: MetadataMap,
-    pub(crate) encoding: Encoding,
+    pub(crate) encoding: RecvEncoding,
     pub(crate) body: h2::RecvStream,
     /// The status block of a Trailers-Only response with an OK status.
     pub(crate) trailers_only: Option<MetadataMap>,
@@ -355,7 +378,8 @@ pub(crate) fn read_head(response: http::Response<h2::RecvStream>) -> Result<Resp
     } else {
         None
     };
-    let encoding = Encoding::from_header(parts.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
+    let encoding =
+        RecvEncoding::from_header(parts.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
     Ok(ResponseHead {
         metadata: MetadataMap::from_headers(parts.headers),
         encoding,
@@ -416,10 +440,13 @@ async fn with_deadline<T>(
 /// so that it can be polled without a pin projection.
 struct OkStream<S>(Pin<Box<S>>);
 
-impl<S: Stream> Stream for OkStream<S> {
-    type Item = Result<S::Item, Status>;
+impl<S: Stream<Item: IntoOutgoing>> Stream for OkStream<S> {
+    type Item = Result<Outgoing<<S::Item as IntoOutgoing>::Message>, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx).map(|o| o.map(Ok))
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|o| o.map(|m| Ok(m.into_outgoing())))
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 
+use crate::codec::Encoding;
 use crate::error::{Error, Kind};
 use crate::http2::settings::*;
 use connection::{Connector, Target};
@@ -38,6 +39,7 @@ pub(crate) struct ChannelConfig {
     pub(crate) connection_window: u32,
     pub(crate) max_header_list_size: u32,
     pub(crate) user_agent: String,
+    pub(crate) send_compressed: Option<Encoding>,
 }
 
 impl Default for ChannelConfig {
@@ -51,6 +53,7 @@ impl Default for ChannelConfig {
             connection_window: DEFAULT_CONNECTION_WINDOW,
             max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
             user_agent: concat!("rgrpc-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+            send_compressed: None,
         }
     }
 }
@@ -113,6 +116,13 @@ impl Builder {
     /// HTTP/2 receive window of the connection (default 2 MiB).
     pub fn initial_connection_window_size(mut self, bytes: u32) -> Self {
         self.config.connection_window = bytes;
+        self
+    }
+
+    /// Compresses every call's request messages with `encoding` unless the call sets its own
+    /// (default: uncompressed). Compressed responses are accepted in every built-in encoding.
+    pub fn send_compressed(mut self, encoding: Encoding) -> Self {
+        self.config.send_compressed = Some(encoding);
         self
     }
 

@@ -1,44 +1,136 @@
-//! Messages to bytes and back with `prost`, inside the gRPC frame.
+//! Messages to bytes and back with `prost`, inside the gRPC frame, compressed or not.
 //!
-//! No I/O and no HTTP/2 here: the callers hand in and take out framed `Bytes`. Message bodies are
-//! encoded straight into the frame buffer and decoded from slices of the received bytes.
+//! No I/O and no HTTP/2 here: the callers hand in and take out framed `Bytes`. Uncompressed message
+//! bodies are encoded straight into the frame buffer and decoded from slices of the received bytes.
 
 mod compression;
 
 pub use compression::Encoding;
+pub(crate) use compression::RecvEncoding;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use prost::Message;
 
 use crate::framing::{Frame, FrameError, FrameWriter};
 use crate::status::Status;
 
-/// Encodes one message into a frame. Past `limit` the message is refused before it is written.
+/// A message to send, with its own compression choice.
+///
+/// Streams of requests or responses may carry plain messages or `Outgoing` ones; a plain message is
+/// compressed when its call compresses (see `Request::set_compression` and the server's
+/// `send_compressed`), and `Outgoing::compressed(false)` sends one message uncompressed anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing<T> {
+    message: T,
+    compress: Option<bool>,
+}
+
+impl<T> Outgoing<T> {
+    /// A message that follows its call's compression.
+    pub fn new(message: T) -> Outgoing<T> {
+        Outgoing {
+            message,
+            compress: None,
+        }
+    }
+
+    /// Compresses this message (with the call's encoding, or one the peer accepts) or not.
+    pub fn compressed(mut self, yes: bool) -> Outgoing<T> {
+        self.compress = Some(yes);
+        self
+    }
+
+    pub(crate) fn into_parts(self) -> (T, Option<bool>) {
+        (self.message, self.compress)
+    }
+}
+
+/// A message, or an [`Outgoing`] message with send options.
+pub trait IntoOutgoing {
+    /// The message type.
+    type Message: Message;
+    /// Wraps the message.
+    fn into_outgoing(self) -> Outgoing<Self::Message>;
+}
+
+impl<T: Message> IntoOutgoing for T {
+    type Message = T;
+    fn into_outgoing(self) -> Outgoing<T> {
+        Outgoing::new(self)
+    }
+}
+
+impl<T: Message> IntoOutgoing for Outgoing<T> {
+    type Message = T;
+    fn into_outgoing(self) -> Outgoing<T> {
+        self
+    }
+}
+
+/// How one side of a call sends messages: with which encoding, compressing by default or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendCompression {
+    pub(crate) encoding: Encoding,
+    pub(crate) by_default: bool,
+}
+
+impl SendCompression {
+    /// Whether a message with the given choice is compressed.
+    pub(crate) fn applies(self, choice: Option<bool>) -> bool {
+        self.encoding != Encoding::Identity && choice.unwrap_or(self.by_default)
+    }
+}
+
+/// Encodes one message into a frame, compressed with `encoding` unless it is identity. The send
+/// limit applies to the message as the receiver will see it, uncompressed, and is checked before
+/// anything is written.
 pub(crate) fn encode<M: Message>(
     writer: &mut FrameWriter,
     message: &M,
     limit: usize,
+    encoding: Encoding,
 ) -> Result<Bytes, Status> {
     let len = message.encoded_len();
     if len > limit {
-        return Err(Status::resource_exhausted(format!(
-            "message to send is {len} bytes, larger than the send limit of {limit} bytes"
-        )));
+        return Err(too_large(len as u64, limit));
     }
-    writer
-        .frame(len, limit, false, |buf| message.encode_raw(buf))
-        .map_err(|err| match err {
-            FrameError::TooLarge { len, limit } => Status::resource_exhausted(format!(
-                "message to send is {len} bytes, larger than the send limit of {limit} bytes"
-            )),
-            other => Status::internal(other.to_string()),
-        })
+    let framed = if encoding == Encoding::Identity {
+        writer.frame(len, limit, false, |buf| message.encode_raw(buf))
+    } else {
+        let mut raw = BytesMut::with_capacity(len);
+        message.encode_raw(&mut raw);
+        let mut failure = None;
+        let framed = writer.frame(len / 2, usize::MAX, true, |buf| {
+            if let Err(status) = encoding.compress(&raw, buf) {
+                failure = Some(status);
+            }
+        });
+        if let Some(status) = failure {
+            return Err(status);
+        }
+        framed
+    };
+    framed.map_err(|err| match err {
+        FrameError::TooLarge { len, limit } => too_large(len, limit),
+        other => Status::internal(other.to_string()),
+    })
 }
 
-/// Decodes one received frame, given the stream's `grpc-encoding`.
-pub(crate) fn decode<M: Message + Default>(frame: Frame, encoding: &Encoding) -> Result<M, Status> {
+fn too_large(len: u64, limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "message to send is {len} bytes, larger than the send limit of {limit} bytes"
+    ))
+}
+
+/// Decodes one received frame, given the stream's `grpc-encoding` and the receive limit (which
+/// bounds the decompressed size too).
+pub(crate) fn decode<M: Message + Default>(
+    frame: Frame,
+    encoding: &RecvEncoding,
+    limit: usize,
+) -> Result<M, Status> {
     let data = if frame.compressed {
-        encoding.decompress(frame.data)?
+        encoding.decompress(frame.data, limit)?
     } else {
         frame.data
     };
@@ -59,17 +151,21 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_through_frames() {
-        let mut w = FrameWriter::new();
+    fn round_trip_through_frames_in_every_encoding() {
         let msg = Hello {
-            name: "world".into(),
+            name: "world ".repeat(100),
             n: -5,
         };
-        let wire = encode(&mut w, &msg, 1024).unwrap();
-        let mut d = Decoder::new(1024);
-        d.push(wire);
-        let back: Hello = decode(d.decode().unwrap().unwrap(), &Encoding::Identity).unwrap();
-        assert_eq!(back, msg);
+        for encoding in Encoding::SUPPORTED {
+            let mut w = FrameWriter::new();
+            let wire = encode(&mut w, &msg, 1024, *encoding).unwrap();
+            assert_eq!(wire[0] == 1, *encoding != Encoding::Identity);
+            let mut d = Decoder::new(1024);
+            d.push(wire);
+            let recv = RecvEncoding::from_header(Some(encoding.name().as_bytes()));
+            let back: Hello = decode(d.decode().unwrap().unwrap(), &recv, 1024).unwrap();
+            assert_eq!(back, msg);
+        }
     }
 
     #[test]
@@ -79,7 +175,7 @@ mod tests {
             name: "x".repeat(100),
             n: 0,
         };
-        let err = encode(&mut w, &msg, 10).unwrap_err();
+        let err = encode(&mut w, &msg, 10, Encoding::Identity).unwrap_err();
         assert_eq!(err.code(), crate::Code::ResourceExhausted);
     }
 
@@ -89,7 +185,7 @@ mod tests {
             compressed: false,
             data: Bytes::from_static(b"\x0a\xff\xff\xff\xff\x0f"),
         };
-        let err = decode::<Hello>(frame, &Encoding::Identity).unwrap_err();
+        let err = decode::<Hello>(frame, &RecvEncoding::Identity, 100).unwrap_err();
         assert_eq!(err.code(), crate::Code::Internal);
     }
 }

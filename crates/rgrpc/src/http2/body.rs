@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use h2::SendStream;
 
+use crate::codec::{Outgoing, SendCompression};
 use crate::framing::FrameWriter;
 use crate::status::Status;
 
@@ -43,9 +44,10 @@ impl Outbound {
         send: &mut SendStream<Bytes>,
         mut messages: Pin<&mut S>,
         limit: usize,
+        compression: SendCompression,
     ) -> Poll<Result<(), SendError>>
     where
-        S: Stream<Item = Result<M, Status>> + ?Sized,
+        S: Stream<Item = Result<Outgoing<M>, Status>> + ?Sized,
         M: prost::Message,
     {
         loop {
@@ -60,8 +62,14 @@ impl Outbound {
             match ready!(messages.as_mut().poll_next(cx)) {
                 None => return Poll::Ready(Ok(())),
                 Some(Err(status)) => return Poll::Ready(Err(SendError::Local(status))),
-                Some(Ok(message)) => {
-                    let frame = crate::codec::encode(&mut self.writer, &message, limit)
+                Some(Ok(outgoing)) => {
+                    let (message, choice) = outgoing.into_parts();
+                    let encoding = if compression.applies(choice) {
+                        compression.encoding
+                    } else {
+                        crate::codec::Encoding::Identity
+                    };
+                    let frame = crate::codec::encode(&mut self.writer, &message, limit, encoding)
                         .map_err(SendError::Local)?;
                     self.pending = Some(frame);
                 }

@@ -16,16 +16,17 @@ use bytes::Bytes;
 use futures_core::Stream;
 use h2::RecvStream;
 use h2::server::SendResponse;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use prost::Message;
 use tokio::sync::mpsc;
 
 use super::conn::{grpc_headers, respond_status};
 use super::{Context, Shared};
-use crate::codec::{self, Encoding};
+use crate::codec::{self, Encoding, IntoOutgoing, Outgoing, RecvEncoding, SendCompression};
 use crate::framing::FrameWriter;
 use crate::http2::body::{Outbound, SendError};
 use crate::metadata::MetadataMap;
+use crate::metadata::names::GRPC_ENCODING;
 use crate::request::{Request, Response};
 use crate::status::{Code, Status};
 use crate::streaming::Streaming;
@@ -33,11 +34,12 @@ use crate::streaming::Streaming;
 /// One call as the server received it, before its handler runs. Generated code passes it on to
 /// the call-kind functions; it has no public API of its own.
 pub struct ServerCall {
+    pub(crate) accept_encoding: Option<HeaderValue>,
     pub(crate) metadata: MetadataMap,
     pub(crate) body: RecvStream,
     pub(crate) respond: SendResponse<Bytes>,
     pub(crate) context: Context,
-    pub(crate) encoding: Encoding,
+    pub(crate) encoding: RecvEncoding,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -52,14 +54,19 @@ impl fmt::Debug for ServerCall {
 
 /// The messages a handler answers with on a streaming response.
 pub struct ResponseStream<T> {
-    inner: Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Outgoing<T>, Status>> + Send + 'static>>,
 }
 
-impl<T> ResponseStream<T> {
-    /// Any stream of messages. An `Err` item ends the call with that status.
-    pub fn new(stream: impl Stream<Item = Result<T, Status>> + Send + 'static) -> Self {
+impl<T: 'static> ResponseStream<T> {
+    /// Any stream of messages (or of [`Outgoing`] messages, to choose compression per message).
+    /// An `Err` item ends the call with that status.
+    pub fn new<S, I>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<I, Status>> + Send + 'static,
+        I: IntoOutgoing<Message = T>,
+    {
         ResponseStream {
-            inner: Box::pin(stream),
+            inner: Box::pin(IntoOutgoingStream { inner: stream }),
         }
     }
 
@@ -71,23 +78,24 @@ impl<T> ResponseStream<T> {
         T: Send + 'static,
     {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (
-            StreamSender { tx },
-            ResponseStream::new(ChannelStream { rx }),
-        )
+        let stream = ResponseStream {
+            inner: Box::pin(ChannelStream { rx }),
+        };
+        (StreamSender { tx }, stream)
     }
 
     /// A stream of the items of an iterator.
-    pub fn iter(items: impl IntoIterator<Item = T, IntoIter: Send + 'static>) -> Self
+    pub fn iter<I>(items: I) -> Self
     where
-        T: 'static,
+        I: IntoIterator<IntoIter: Send + 'static>,
+        I::Item: IntoOutgoing<Message = T>,
     {
         ResponseStream::new(OkStream(crate::stream::iter(items)))
     }
 }
 
 impl<T> Stream for ResponseStream<T> {
-    type Item = Result<T, Status>;
+    type Item = Result<Outgoing<T>, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
@@ -102,15 +110,15 @@ impl<T> fmt::Debug for ResponseStream<T> {
 
 /// Sends messages into a [`ResponseStream::channel`].
 pub struct StreamSender<T> {
-    tx: mpsc::Sender<Result<T, Status>>,
+    tx: mpsc::Sender<Result<Outgoing<T>, Status>>,
 }
 
 impl<T> StreamSender<T> {
-    /// Sends a message, waiting while the channel is full. Fails with `CANCELLED` once the call is
-    /// over (the client went away or the deadline passed).
-    pub async fn send(&self, message: T) -> Result<(), Status> {
+    /// Sends a message (or an [`Outgoing`] one), waiting while the channel is full. Fails with
+    /// `CANCELLED` once the call is over (the client went away or the deadline passed).
+    pub async fn send(&self, message: impl IntoOutgoing<Message = T>) -> Result<(), Status> {
         self.tx
-            .send(Ok(message))
+            .send(Ok(message.into_outgoing()))
             .await
             .map_err(|_| Status::cancelled("the call has ended"))
     }
@@ -143,13 +151,35 @@ impl<T> fmt::Debug for StreamSender<T> {
 }
 
 struct ChannelStream<T> {
-    rx: mpsc::Receiver<Result<T, Status>>,
+    rx: mpsc::Receiver<Result<Outgoing<T>, Status>>,
 }
 
 impl<T> Stream for ChannelStream<T> {
-    type Item = Result<T, Status>;
+    type Item = Result<Outgoing<T>, Status>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A user's stream of messages as a stream of `Outgoing` ones.
+    struct IntoOutgoingStream<S> {
+        #[pin]
+        inner: S,
+    }
+}
+
+impl<S, I> Stream for IntoOutgoingStream<S>
+where
+    S: Stream<Item = Result<I, Status>>,
+    I: IntoOutgoing,
+{
+    type Item = Result<Outgoing<I::Message>, Status>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.project()
+            .inner
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(IntoOutgoing::into_outgoing)))
     }
 }
 
@@ -212,15 +242,13 @@ async fn single_message<T: Message + Default>(requests: &mut Streaming<T>) -> Re
 /// The handler phase shared by the four kinds: wraps the request body in a message stream, runs
 /// `work` under the call's deadline and the client's cancellation, and answers a failure. Returns
 /// what is left to send on success.
-async fn handle<Req, R, W, Fut>(
-    call: ServerCall,
-    work: W,
-) -> Option<(SendResponse<Bytes>, R, Context, Arc<Shared>)>
+async fn handle<Req, R, W, Fut>(call: ServerCall, work: W) -> Option<Answer<R>>
 where
     W: FnOnce(MetadataMap, Streaming<Req>, Context) -> Fut,
     Fut: Future<Output = Result<R, Status>>,
 {
     let ServerCall {
+        accept_encoding,
         metadata,
         body,
         mut respond,
@@ -231,12 +259,44 @@ where
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
     match run_handler(&mut respond, &ctx, work(metadata, requests, context)).await {
-        Outcome::Finished(Ok(answer)) => Some((respond, answer, ctx, shared)),
+        Outcome::Finished(Ok(response)) => Some(Answer {
+            respond,
+            response,
+            context: ctx,
+            shared,
+            accept_encoding,
+        }),
         Outcome::Finished(Err(status)) => {
             respond_status(&mut respond, &status);
             None
         }
         Outcome::Gone => None,
+    }
+}
+
+/// What is left to send once a handler succeeded.
+struct Answer<R> {
+    respond: SendResponse<Bytes>,
+    response: R,
+    context: Context,
+    shared: Arc<Shared>,
+    accept_encoding: Option<HeaderValue>,
+}
+
+impl<R> Answer<R> {
+    /// How this call's responses are compressed: the encoding negotiated with what the client
+    /// accepts, and whether messages use it unless they say otherwise.
+    fn compression(&self, choice: Option<bool>) -> SendCompression {
+        let preferred = self.shared.config.send_compressed;
+        let by_default = choice.unwrap_or(preferred.is_some());
+        let encoding = Encoding::negotiate(
+            preferred,
+            self.accept_encoding.as_ref().map(HeaderValue::as_bytes),
+        );
+        SendCompression {
+            encoding,
+            by_default,
+        }
     }
 }
 
@@ -250,10 +310,12 @@ where
 {
     let answer = handle(call, |metadata, mut requests, context| async move {
         let message = single_message(&mut requests).await?;
-        handler(Request::from_server(metadata, message, context)).await
+        let request = Request::from_server(metadata, message, context)
+            .with_message_compressed(requests.last_message_compressed());
+        handler(request).await
     });
-    if let Some((respond, response, _, shared)) = answer.await {
-        send_unary(respond, response, &shared);
+    if let Some(answer) = answer.await {
+        send_unary(answer);
     }
 }
 
@@ -268,8 +330,8 @@ where
     let answer = handle(call, |metadata, requests, context| {
         handler(Request::from_server(metadata, requests, context))
     });
-    if let Some((respond, response, _, shared)) = answer.await {
-        send_unary(respond, response, &shared);
+    if let Some(answer) = answer.await {
+        send_unary(answer);
     }
 }
 
@@ -278,16 +340,18 @@ pub(crate) async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, han
 where
     Req: Message + Default,
     Resp: Message,
-    S: Stream<Item = Result<Resp, Status>>,
+    S: Stream<Item = Result<Outgoing<Resp>, Status>>,
     F: FnOnce(Request<Req>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
     let answer = handle(call, |metadata, mut requests, context| async move {
         let message = single_message(&mut requests).await?;
-        handler(Request::from_server(metadata, message, context)).await
+        let request = Request::from_server(metadata, message, context)
+            .with_message_compressed(requests.last_message_compressed());
+        handler(request).await
     });
-    if let Some((respond, response, context, shared)) = answer.await {
-        send_stream(respond, response, &context, &shared).await;
+    if let Some(answer) = answer.await {
+        send_stream(answer).await;
     }
 }
 
@@ -296,35 +360,42 @@ pub(crate) async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handl
 where
     Req: Message + Default,
     Resp: Message,
-    S: Stream<Item = Result<Resp, Status>>,
+    S: Stream<Item = Result<Outgoing<Resp>, Status>>,
     F: FnOnce(Request<Streaming<Req>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
     let answer = handle(call, |metadata, requests, context| {
         handler(Request::from_server(metadata, requests, context))
     });
-    if let Some((respond, response, context, shared)) = answer.await {
-        send_stream(respond, response, &context, &shared).await;
+    if let Some(answer) = answer.await {
+        send_stream(answer).await;
     }
 }
 
 /// Headers, the one message and OK trailers. The message is handed to h2 whole: it is bounded by
 /// the send limit, and a single message is all a unary response ever holds.
-fn send_unary<M: Message>(
-    mut respond: SendResponse<Bytes>,
-    response: Response<M>,
-    shared: &Shared,
-) {
+fn send_unary<M: Message>(answer: Answer<Response<M>>) {
+    let choice = answer.response.compressed();
+    // Negotiate only when compression could apply: most calls never look at the header.
+    let wanted = choice.unwrap_or(answer.shared.config.send_compressed.is_some());
+    let encoding = if wanted {
+        answer.compression(choice).encoding
+    } else {
+        Encoding::Identity
+    };
+    let Answer {
+        mut respond,
+        response,
+        shared,
+        ..
+    } = answer;
     let (metadata, message, trailers) = response.into_parts();
-    let frame = match codec::encode(
-        &mut FrameWriter::new(),
-        &message,
-        shared.config.max_send_message,
-    ) {
+    let limit = shared.config.max_send_message;
+    let frame = match codec::encode(&mut FrameWriter::new(), &message, limit, encoding) {
         Ok(frame) => frame,
         Err(status) => return respond_status(&mut respond, &status),
     };
-    let Ok(mut send) = respond.send_response(response_head(&metadata), false) else {
+    let Ok(mut send) = respond.send_response(response_head(&metadata, encoding), false) else {
         return;
     };
     if send.send_data(frame, false).is_err() {
@@ -334,17 +405,22 @@ fn send_unary<M: Message>(
 }
 
 /// Headers, then messages as flow control allows, then the status.
-async fn send_stream<M, S>(
-    mut respond: SendResponse<Bytes>,
-    response: Response<S>,
-    context: &Context,
-    shared: &Shared,
-) where
+async fn send_stream<M, S>(answer: Answer<Response<S>>)
+where
     M: Message,
-    S: Stream<Item = Result<M, Status>>,
+    S: Stream<Item = Result<Outgoing<M>, Status>>,
 {
+    let compression = answer.compression(answer.response.compressed());
+    let Answer {
+        mut respond,
+        response,
+        context,
+        shared,
+        ..
+    } = answer;
     let (metadata, messages, trailers) = response.into_parts();
-    let Ok(mut send) = respond.send_response(response_head(&metadata), false) else {
+    let head = response_head(&metadata, compression.encoding);
+    let Ok(mut send) = respond.send_response(head, false) else {
         return;
     };
     let mut messages = pin!(messages);
@@ -361,7 +437,7 @@ async fn send_stream<M, S>(
                 ))));
             }
         }
-        outbound.poll_send(cx, &mut send, messages.as_mut(), limit)
+        outbound.poll_send(cx, &mut send, messages.as_mut(), limit, compression)
     })
     .await;
     match result {
@@ -381,10 +457,13 @@ async fn send_stream<M, S>(
     }
 }
 
-fn response_head(metadata: &MetadataMap) -> http::Response<()> {
+fn response_head(metadata: &MetadataMap, encoding: Encoding) -> http::Response<()> {
     let mut head = http::Response::new(());
     let headers = head.headers_mut();
     grpc_headers(headers);
+    if encoding != Encoding::Identity {
+        headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
+    }
     metadata.write_to(headers);
     head
 }

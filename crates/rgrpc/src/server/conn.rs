@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, ServerCall, Shared};
-use crate::codec::Encoding;
+use crate::codec::{Encoding, RecvEncoding};
 use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
@@ -135,8 +135,10 @@ async fn handle_call(
             Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
         },
     };
-    let encoding = Encoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
+    let encoding = RecvEncoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
+    let accept_encoding = head.headers.get(GRPC_ACCEPT_ENCODING).cloned();
     let call = ServerCall {
+        accept_encoding,
         metadata: MetadataMap::from_headers(head.headers),
         body,
         respond,
@@ -180,7 +182,7 @@ pub(crate) fn grpc_headers(headers: &mut HeaderMap) {
     );
     headers.insert(
         GRPC_ACCEPT_ENCODING,
-        HeaderValue::from_static(Encoding::ACCEPTED),
+        HeaderValue::from_static(Encoding::accept_header()),
     );
 }
 

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::codec::Encoding;
 use crate::error::{Error, Kind};
 use crate::http2::settings::*;
 use router::Router;
@@ -66,6 +67,7 @@ pub(crate) struct ServerConfig {
     pub(crate) max_frame_size: u32,
     pub(crate) handshake_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) send_compressed: Option<Encoding>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +82,7 @@ impl Default for ServerConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            send_compressed: None,
         }
     }
 }
@@ -165,6 +168,15 @@ impl Builder {
     /// (default 10 s).
     pub fn graceful_shutdown_timeout(mut self, grace: Duration) -> Self {
         self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Compresses responses with `encoding` when the client accepts it (default: responses are
+    /// sent uncompressed unless a handler asks, with `Response::set_compressed` or
+    /// `Outgoing::compressed`). Compressed requests are accepted in every built-in encoding
+    /// either way.
+    pub fn send_compressed(mut self, encoding: Encoding) -> Self {
+        self.config.send_compressed = Some(encoding);
         self
     }
 

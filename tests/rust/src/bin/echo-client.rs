@@ -100,6 +100,21 @@ async fn run(client: &EchoClient, name: &str) -> Result<(), String> {
                 .ok_or("call succeeded")?;
             check(status.code() == Code::DeadlineExceeded, "DEADLINE_EXCEEDED")
         }
+        "compressed" => {
+            // Requests in the encodings every gRPC implementation has (zstd is not in grpcio).
+            for name in ["gzip", "deflate", "identity"] {
+                let encoding =
+                    rgrpc::Encoding::from_name(name.as_bytes()).ok_or("built without it")?;
+                let mut request = Request::new(req(&"compressible ".repeat(2000)));
+                request.set_compression(encoding);
+                let response = client
+                    .unary(request)
+                    .await
+                    .map_err(|s| format!("{encoding:?}: {s}"))?;
+                check(response.get_ref().message.len() == 26_000, "echoed")?;
+            }
+            Ok(())
+        }
         other => Err(format!("unknown check {other}")),
     }
 }
@@ -112,7 +127,8 @@ fn check(ok: bool, what: &str) -> Result<(), String> {
     }
 }
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
+    "compressed",
     "unary",
     "large_unary",
     "server_streaming",
