@@ -1,0 +1,548 @@
+//! `interop-client --server_host=H --server_port=N --test_case=NAME [--use_tls=false]`: one interop
+//! test case against any gRPC server, exiting 0 only on pass. `--test_case=all` runs every case,
+//! prints a line per case and `N passed, M failed`, and exits non-zero if any failed.
+
+use std::time::Duration;
+
+use rgrpc::{Channel, Code, Encoding, Outgoing, Request, Status};
+use rgrpc_interop::pb::{
+    self, BoolValue, EchoStatus, Empty, ResponseParameters, SimpleRequest,
+    StreamingInputCallRequest, StreamingOutputCallRequest,
+};
+use rgrpc_interop::{Flags, payload};
+
+type Outcome = Result<(), String>;
+
+const CASES: &[&str] = &[
+    "empty_unary",
+    "large_unary",
+    "client_compressed_unary",
+    "server_compressed_unary",
+    "client_streaming",
+    "client_compressed_streaming",
+    "server_streaming",
+    "server_compressed_streaming",
+    "ping_pong",
+    "empty_stream",
+    "timeout_on_sleeping_server",
+    "cancel_after_begin",
+    "cancel_after_first_response",
+    "custom_metadata",
+    "status_code_and_message",
+    "special_status_message",
+    "unimplemented_method",
+    "unimplemented_service",
+    "very_large_request",
+];
+
+const ECHO_INITIAL_VALUE: &str = "test_initial_metadata_value";
+const ECHO_TRAILING_VALUE: [u8; 3] = [0xab, 0xab, 0xab];
+
+/// Adds the metadata the server must echo (custom_metadata).
+fn with_metadata<T>(mut request: Request<T>) -> Request<T> {
+    let md = request.metadata_mut();
+    // Both keys and values are valid metadata; insertion cannot fail.
+    let _ = md.insert("x-grpc-test-echo-initial", ECHO_INITIAL_VALUE);
+    let _ = md.insert_bin("x-grpc-test-echo-trailing-bin", &ECHO_TRAILING_VALUE);
+    request
+}
+
+fn ensure(ok: bool, what: impl Into<String>) -> Outcome {
+    if ok { Ok(()) } else { Err(what.into()) }
+}
+
+fn call_err(status: Status) -> String {
+    format!("call failed: {}: {}", status.code(), status.message())
+}
+
+fn gzip() -> Encoding {
+    Encoding::from_name(b"gzip").expect("built with gzip")
+}
+
+fn large_request() -> SimpleRequest {
+    SimpleRequest {
+        response_size: 314159,
+        payload: Some(payload(271828)),
+        ..Default::default()
+    }
+}
+
+fn output_request(sizes: &[i32], payload_size: usize) -> StreamingOutputCallRequest {
+    StreamingOutputCallRequest {
+        response_parameters: sizes
+            .iter()
+            .map(|s| ResponseParameters {
+                size: *s,
+                ..Default::default()
+            })
+            .collect(),
+        payload: Some(payload(payload_size)),
+        ..Default::default()
+    }
+}
+
+fn body_len(p: &Option<pb::Payload>) -> usize {
+    p.as_ref().map(|p| p.body.len()).unwrap_or(0)
+}
+
+/// A request stream fed by the test, one message at a time.
+fn channel_stream<T: Send + 'static>() -> (
+    tokio::sync::mpsc::Sender<T>,
+    impl rgrpc::stream::Stream<Item = T> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<T>(1);
+    (tx, Receiver(rx))
+}
+
+struct Receiver<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> rgrpc::stream::Stream for Receiver<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+async fn run(case: &str, channel: &Channel) -> Outcome {
+    let client = pb::TestServiceClient::new(channel.clone());
+    match case {
+        "empty_unary" => {
+            let r = client.empty_call(Empty {}).await.map_err(call_err)?;
+            ensure(*r.get_ref() == Empty {}, "response not empty")
+        }
+        "large_unary" => {
+            let r = client.unary_call(large_request()).await.map_err(call_err)?;
+            ensure(
+                body_len(&r.get_ref().payload) == 314159,
+                "wrong payload size",
+            )
+        }
+        "client_compressed_unary" => {
+            // Probe: a request that claims compression but is not compressed must be refused.
+            let mut probe = large_request();
+            probe.expect_compressed = Some(BoolValue { value: true });
+            let status = client
+                .unary_call(probe)
+                .await
+                .err()
+                .ok_or("probe accepted")?;
+            ensure(
+                status.code() == Code::InvalidArgument,
+                format!("probe: expected INVALID_ARGUMENT, got {status}"),
+            )?;
+            for compressed in [true, false] {
+                let mut req = large_request();
+                req.expect_compressed = Some(BoolValue { value: compressed });
+                let mut request = Request::new(req);
+                if compressed {
+                    request.set_compression(gzip());
+                }
+                let r = client.unary_call(request).await.map_err(call_err)?;
+                ensure(
+                    body_len(&r.get_ref().payload) == 314159,
+                    "wrong payload size",
+                )?;
+            }
+            Ok(())
+        }
+        "server_compressed_unary" => {
+            for compressed in [true, false] {
+                let mut req = large_request();
+                req.response_compressed = Some(BoolValue { value: compressed });
+                let r = client.unary_call(req).await.map_err(call_err)?;
+                ensure(
+                    body_len(&r.get_ref().payload) == 314159,
+                    "wrong payload size",
+                )?;
+            }
+            Ok(())
+        }
+        "client_streaming" => {
+            let requests: Vec<_> = [27182, 8, 1828, 45904]
+                .iter()
+                .map(|n| StreamingInputCallRequest {
+                    payload: Some(payload(*n)),
+                    ..Default::default()
+                })
+                .collect();
+            let r = client
+                .streaming_input_call(rgrpc::stream::iter(requests))
+                .await
+                .map_err(call_err)?;
+            ensure(
+                r.get_ref().aggregated_payload_size == 74922,
+                "wrong aggregate",
+            )
+        }
+        "client_compressed_streaming" => {
+            let probe = StreamingInputCallRequest {
+                payload: Some(payload(27182)),
+                expect_compressed: Some(BoolValue { value: true }),
+            };
+            let status = client
+                .streaming_input_call(rgrpc::stream::iter(vec![probe]))
+                .await
+                .err()
+                .ok_or("probe accepted")?;
+            ensure(
+                status.code() == Code::InvalidArgument,
+                format!("probe: expected INVALID_ARGUMENT, got {status}"),
+            )?;
+            let messages = vec![
+                Outgoing::new(StreamingInputCallRequest {
+                    payload: Some(payload(27182)),
+                    expect_compressed: Some(BoolValue { value: true }),
+                }),
+                Outgoing::new(StreamingInputCallRequest {
+                    payload: Some(payload(45904)),
+                    expect_compressed: Some(BoolValue { value: false }),
+                })
+                .compressed(false),
+            ];
+            let mut request = Request::new(rgrpc::stream::iter(messages));
+            request.set_compression(gzip());
+            let r = client
+                .streaming_input_call(request)
+                .await
+                .map_err(call_err)?;
+            ensure(
+                r.get_ref().aggregated_payload_size == 73086,
+                "wrong aggregate",
+            )
+        }
+        "server_streaming" => {
+            let sizes = [31415, 9, 2653, 58979];
+            let req = output_request(&sizes, 0);
+            let mut stream = client
+                .streaming_output_call(req)
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            for size in sizes {
+                let m = stream
+                    .message()
+                    .await
+                    .map_err(call_err)?
+                    .ok_or("stream ended early")?;
+                ensure(body_len(&m.payload) == size as usize, "wrong payload size")?;
+            }
+            ensure(
+                stream.message().await.map_err(call_err)?.is_none(),
+                "extra responses",
+            )
+        }
+        "server_compressed_streaming" => {
+            let mut req = output_request(&[31415, 92653], 0);
+            req.response_parameters[0].compressed = Some(BoolValue { value: true });
+            req.response_parameters[1].compressed = Some(BoolValue { value: false });
+            let mut stream = client
+                .streaming_output_call(req)
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            for (size, compressed) in [(31415, true), (92653, false)] {
+                let m = stream
+                    .message()
+                    .await
+                    .map_err(call_err)?
+                    .ok_or("stream ended early")?;
+                ensure(body_len(&m.payload) == size, "wrong payload size")?;
+                ensure(
+                    stream.last_message_compressed() == compressed,
+                    format!("message of {size} bytes: compressed flag is not {compressed}"),
+                )?;
+            }
+            ensure(
+                stream.message().await.map_err(call_err)?.is_none(),
+                "extra responses",
+            )
+        }
+        "ping_pong" => {
+            let (tx, requests) = channel_stream();
+            let mut responses = client
+                .full_duplex_call(requests)
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            for (size, payload_size) in [(31415, 27182), (9, 8), (2653, 1828), (58979, 45904)] {
+                tx.send(output_request(&[size], payload_size))
+                    .await
+                    .map_err(|_| "request stream closed")?;
+                let m = responses
+                    .message()
+                    .await
+                    .map_err(call_err)?
+                    .ok_or("no response")?;
+                ensure(body_len(&m.payload) == size as usize, "wrong payload size")?;
+            }
+            drop(tx);
+            ensure(
+                responses.message().await.map_err(call_err)?.is_none(),
+                "extra responses",
+            )
+        }
+        "empty_stream" => {
+            let requests = rgrpc::stream::iter(Vec::<StreamingOutputCallRequest>::new());
+            let mut responses = client
+                .full_duplex_call(requests)
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            ensure(
+                responses.message().await.map_err(call_err)?.is_none(),
+                "got a response",
+            )
+        }
+        "timeout_on_sleeping_server" => {
+            let (tx, requests) = channel_stream();
+            let mut request = Request::new(requests);
+            request.set_timeout(Duration::from_millis(1));
+            let outcome = match client.full_duplex_call(request).await {
+                Err(status) => Err(status),
+                Ok(response) => {
+                    let _ = tx.send(output_request(&[31415], 27182)).await;
+                    let mut responses = response.into_inner();
+                    loop {
+                        match responses.message().await {
+                            Ok(Some(_)) => continue,
+                            Ok(None) => break Ok(()),
+                            Err(status) => break Err(status),
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Err(status) if status.code() == Code::DeadlineExceeded => Ok(()),
+                Err(status) => Err(format!("expected DEADLINE_EXCEEDED, got {status}")),
+                Ok(()) => Err("the call did not time out".into()),
+            }
+        }
+        "cancel_after_begin" => {
+            // Start a client stream, send nothing, and cancel: dropping the call is cancelling.
+            let (_tx, requests) = channel_stream::<StreamingInputCallRequest>();
+            let call = client.streaming_input_call(requests);
+            match tokio::time::timeout(Duration::from_millis(200), call).await {
+                Err(_) => Ok(()), // cancelled while still open: the status is CANCELLED
+                Ok(r) => Err(format!("the call ended before it was cancelled: {r:?}")),
+            }
+        }
+        "cancel_after_first_response" => {
+            let (tx, requests) = channel_stream();
+            let mut responses = client
+                .full_duplex_call(requests)
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            tx.send(output_request(&[31415], 27182))
+                .await
+                .map_err(|_| "request stream closed")?;
+            let m = responses
+                .message()
+                .await
+                .map_err(call_err)?
+                .ok_or("no response")?;
+            ensure(body_len(&m.payload) == 31415, "wrong payload size")?;
+            drop(responses); // cancels the call
+            drop(tx);
+            Ok(())
+        }
+        "custom_metadata" => {
+            let initial = ECHO_INITIAL_VALUE;
+            let trailing = ECHO_TRAILING_VALUE;
+            let r = client
+                .unary_call(with_metadata(Request::new(large_request())))
+                .await
+                .map_err(call_err)?;
+            ensure(
+                r.metadata().get("x-grpc-test-echo-initial") == Some(initial),
+                "unary: initial metadata not echoed",
+            )?;
+            ensure(
+                r.trailers()
+                    .get_bin("x-grpc-test-echo-trailing-bin")
+                    .and_then(Result::ok)
+                    .as_deref()
+                    == Some(&trailing[..]),
+                "unary: trailing metadata not echoed",
+            )?;
+
+            let requests = rgrpc::stream::iter(vec![output_request(&[314159], 271828)]);
+            let mut responses = client
+                .full_duplex_call(with_metadata(Request::new(requests)))
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            let headers = responses.headers().await.map_err(call_err)?.cloned();
+            ensure(
+                headers
+                    .as_ref()
+                    .and_then(|h| h.get("x-grpc-test-echo-initial"))
+                    == Some(initial),
+                "duplex: initial metadata not echoed",
+            )?;
+            let m = responses
+                .message()
+                .await
+                .map_err(call_err)?
+                .ok_or("no response")?;
+            ensure(body_len(&m.payload) == 314159, "wrong payload size")?;
+            ensure(
+                responses.message().await.map_err(call_err)?.is_none(),
+                "extra responses",
+            )?;
+            let got = responses
+                .trailers()
+                .and_then(|t| t.get_bin("x-grpc-test-echo-trailing-bin"))
+                .and_then(Result::ok);
+            ensure(
+                got.as_deref() == Some(&trailing[..]),
+                "duplex: trailing metadata not echoed",
+            )
+        }
+        "status_code_and_message" | "special_status_message" => {
+            let message = if case == "special_status_message" {
+                "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
+            } else {
+                "test status message"
+            };
+            let echo = Some(EchoStatus {
+                code: 2,
+                message: message.into(),
+            });
+            let req = SimpleRequest {
+                response_status: echo.clone(),
+                ..Default::default()
+            };
+            let status = client.unary_call(req).await.err().ok_or("call succeeded")?;
+            ensure(
+                status.code() == Code::Unknown && status.message() == message,
+                format!("unary: got {status:?}"),
+            )?;
+            if case == "special_status_message" {
+                return Ok(());
+            }
+            let req = StreamingOutputCallRequest {
+                response_status: echo,
+                ..Default::default()
+            };
+            let mut responses = client
+                .full_duplex_call(rgrpc::stream::iter(vec![req]))
+                .await
+                .map_err(call_err)?
+                .into_inner();
+            let status = responses.message().await.err().ok_or("stream succeeded")?;
+            ensure(
+                status.code() == Code::Unknown && status.message() == message,
+                format!("duplex: got {status:?}"),
+            )
+        }
+        "unimplemented_method" => {
+            let status = client
+                .unimplemented_call(Empty {})
+                .await
+                .err()
+                .ok_or("call succeeded")?;
+            ensure(
+                status.code() == Code::Unimplemented,
+                format!("expected UNIMPLEMENTED, got {status}"),
+            )
+        }
+        "unimplemented_service" => {
+            let other = pb::UnimplementedServiceClient::new(channel.clone());
+            let status = other
+                .unimplemented_call(Empty {})
+                .await
+                .err()
+                .ok_or("call succeeded")?;
+            ensure(
+                status.code() == Code::Unimplemented,
+                format!("expected UNIMPLEMENTED, got {status}"),
+            )
+        }
+        "very_large_request" => {
+            // As large as the 4 MiB default receive limit allows, with room for the framing.
+            let req = SimpleRequest {
+                response_size: 10,
+                payload: Some(payload(4 * 1024 * 1024 - 64)),
+                ..Default::default()
+            };
+            let r = client.unary_call(req).await.map_err(call_err)?;
+            ensure(body_len(&r.get_ref().payload) == 10, "wrong payload size")
+        }
+        other => Err(format!("unknown test case {other:?}")),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let flags = match Flags::parse(
+        std::env::args().skip(1),
+        &[
+            "server_host",
+            "server_port",
+            "test_case",
+            "use_tls",
+            "use_test_ca",
+            "ca_file",
+            "server_host_override",
+        ],
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("interop-client: {e}");
+            std::process::exit(2);
+        }
+    };
+    if flags.bool("use_tls", false).unwrap_or(true) {
+        eprintln!("interop-client: --use_tls=true is not supported yet (TLS is a later issue)");
+        std::process::exit(2);
+    }
+    let host = flags.get("server_host").unwrap_or("localhost");
+    let port: u16 = flags.number("server_port", 10000).unwrap_or_else(|e| {
+        eprintln!("interop-client: {e}");
+        std::process::exit(2);
+    });
+    let case = flags.get("test_case").unwrap_or("large_unary");
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let channel = match Channel::builder(&format!("http://{host}:{port}")) {
+        Ok(b) => b.connect_lazy(),
+        Err(e) => {
+            eprintln!("interop-client: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cases: Vec<&str> = if case == "all" {
+        CASES.to_vec()
+    } else {
+        vec![case]
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for case in &cases {
+        let outcome = match tokio::time::timeout(Duration::from_secs(60), run(case, &channel)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err("timed out after 60 s".into()),
+        };
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {case}");
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {case}: {why}");
+            }
+        }
+    }
+    if cases.len() > 1 {
+        println!("{passed} passed, {failed} failed");
+    }
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
