@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh machine: it installs what the tests need (a Python
-# venv with pinned grpcio, pinned npm packages, Debian's nginx), then checks formatting, lints and
-# docs and runs every test.
+# venv with pinned grpcio, pinned npm packages, Debian's nginx, the official grpc-go interop
+# programs from the Go module proxy, grpc-java's from Maven Central), then checks formatting,
+# lints and docs and runs every test, ending with the interop matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,11 +43,29 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq nginx >/dev/null
 fi
 
+step "grpc-go interop programs (pinned in tests/go/go.mod)"
+go_stamp=target/go-interop/.go.sum.sha256
+want=$(cat tests/go/go.mod tests/go/go.sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/client ]; then
+  mkdir -p target/go-interop
+  (cd tests/go && go build -o ../../target/go-interop/ \
+    google.golang.org/grpc/interop/client google.golang.org/grpc/interop/server)
+  echo "$want" > "$go_stamp"
+fi
+
+step "grpc-java interop programs (pinned in tests/java/pom.xml)"
+if ! ls tests/java/target/lib/grpc-interop-testing-*.jar >/dev/null 2>&1; then
+  (cd tests/java && mvn -q -B dependency:copy-dependencies -DoutputDirectory=target/lib)
+fi
+
 step "rust tests"
 cargo test --workspace
 
 step "binaries the cross-implementation tests run"
 cargo build --workspace --bins
 
-step "interop: Python grpcio both directions, tutorial twins, grpc-js, nginx"
+step "cross-implementation: grpcio both directions, tutorial twins, grpc-js, nginx"
 .venv/bin/python -m pytest -q tests/python
+
+step "the interop suite: grpc-go, grpc-java, grpcio, grpc-js and ours, both directions"
+.venv/bin/python tests/interop/run.py

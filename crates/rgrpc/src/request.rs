@@ -168,6 +168,7 @@ pub struct Response<T> {
     message: T,
     trailers: MetadataMap,
     compress: Option<bool>,
+    message_compressed: bool,
 }
 
 impl<T> Response<T> {
@@ -178,6 +179,7 @@ impl<T> Response<T> {
             message,
             trailers: MetadataMap::new(),
             compress: None,
+            message_compressed: false,
         }
     }
 
@@ -187,7 +189,19 @@ impl<T> Response<T> {
             message,
             trailers,
             compress: None,
+            message_compressed: false,
         }
+    }
+
+    pub(crate) fn with_message_compressed(mut self, compressed: bool) -> Self {
+        self.message_compressed = compressed;
+        self
+    }
+
+    /// Client side: whether the response message arrived compressed (unary and client-streaming
+    /// calls; a response stream tells it per message with `Streaming::last_message_compressed`).
+    pub fn message_compressed(&self) -> bool {
+        self.message_compressed
     }
 
     /// Server side: compresses the response message (with the server's `send_compressed`
@@ -250,6 +264,7 @@ impl<T> Response<T> {
             message: f(self.message),
             trailers: self.trailers,
             compress: self.compress,
+            message_compressed: self.message_compressed,
         }
     }
 }

@@ -419,8 +419,9 @@ async fn single_response<T: Message + Default>(
             "server sent more than one response message to a unary call",
         ));
     }
+    let compressed = stream.last_message_compressed();
     let trailers = stream.trailers().cloned().unwrap_or_default();
-    Ok(Response::from_parts(metadata, message, trailers))
+    Ok(Response::from_parts(metadata, message, trailers).with_message_compressed(compressed))
 }
 
 async fn with_deadline<T>(

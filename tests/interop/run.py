@@ -1,0 +1,264 @@
+"""The interop suite: every case, against every peer, in both directions.
+
+For each peer, its client runs each case against our interop-server, and our interop-client runs
+each case against its server; then our client runs them against our server. Prints a table of
+case x peer x direction and the closing line `N passed, M failed`; exits non-zero on a failure.
+
+A case a peer does not implement is shown as `n/a` with the reason, and counted in neither total.
+
+  python tests/interop/run.py [--peers go,java,python,node]
+
+Expects our binaries in target/debug, the grpc-go programs in target/go-interop, the grpc-java
+classpath in tests/java/target/lib, and `node_modules` in tests/node (scripts/test.sh builds and
+installs them).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+PROTO = ROOT / "crates" / "rgrpc-interop" / "proto" / "grpc" / "testing"
+
+CASES = [
+    "empty_unary", "large_unary", "client_compressed_unary", "server_compressed_unary",
+    "client_streaming", "client_compressed_streaming", "server_streaming",
+    "server_compressed_streaming", "ping_pong", "empty_stream", "timeout_on_sleeping_server",
+    "cancel_after_begin", "cancel_after_first_response", "custom_metadata",
+    "status_code_and_message", "special_status_message", "unimplemented_method",
+    "unimplemented_service", "very_large_request",
+]
+
+GO_SERVER_GAPS = ("grpc-go's interop server neither checks expect_compressed nor compresses "
+                  "per response parameter")
+# Cases a peer's program does not implement, by (peer, role), with the reason.
+NOT_IMPLEMENTED = {
+    ("go", "client"): {
+        **{c: "not a case of grpc-go's interop client (it exits: Unsupported test case)"
+           for c in ["client_compressed_unary", "server_compressed_unary",
+                     "client_compressed_streaming", "server_compressed_streaming"]},
+        "very_large_request": "our own case; grpc-go's client does not have it",
+    },
+    ("go", "server"): {c: GO_SERVER_GAPS for c in
+                       ["client_compressed_unary", "client_compressed_streaming",
+                        "server_compressed_streaming"]},
+    ("python", "client"): {
+        "client_compressed_streaming":
+            "grpcio cannot leave one message of a compressed client stream uncompressed",
+    },
+    ("python", "server"): {
+        c: "a grpcio server cannot see whether a request arrived compressed (expect_compressed)"
+        for c in ["client_compressed_unary", "client_compressed_streaming"]},
+    ("node", "client"): {
+        "client_compressed_streaming":
+            "grpc-js cannot leave one message of a compressed client stream uncompressed",
+    },
+    ("node", "server"): {
+        **{c: "a grpc-js server cannot see whether a request arrived compressed"
+           for c in ["client_compressed_unary", "client_compressed_streaming"]},
+        **{c: "a grpc-js server cannot choose compression per call or per message"
+           for c in ["server_compressed_unary", "server_compressed_streaming"]},
+    },
+    ("java", "server"): {c: "grpc-java's TestServiceServer neither checks expect_compressed "
+                            "nor compresses per response parameter"
+                         for c in ["client_compressed_unary", "client_compressed_streaming",
+                                   "server_compressed_streaming"]},
+    ("java", "client"): {
+        "very_large_request": "our own case; grpc-java's very_large_request asks for more than "
+                              "the 4 MiB default limit",
+    },
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def python_stubs():
+    """grpc.testing stubs for Python from our protos. The files are copied flat, so that the
+    generated modules import each other as `empty_pb2` rather than shadowing grpcio's `grpc`."""
+    from grpc_tools import protoc
+
+    out = Path(tempfile.mkdtemp(prefix="rgrpc-interop-py-"))
+    for name in ["empty.proto", "messages.proto", "test.proto"]:
+        text = (PROTO / name).read_text().replace('import "grpc/testing/', 'import "')
+        (out / name).write_text(text)
+    rc = protoc.main(["protoc", f"-I{out}", f"--python_out={out}", f"--grpc_python_out={out}",
+                      str(out / "empty.proto"), str(out / "messages.proto"),
+                      str(out / "test.proto")])
+    if rc != 0:
+        raise RuntimeError("protoc failed for the Python interop stubs")
+    return out
+
+
+class Peer:
+    """How to start a peer's server and run its client."""
+
+    def __init__(self, name, server, client, env=None):
+        self.name, self.server, self.client, self.env = name, server, client, env
+
+
+def peers(selected):
+    out = {}
+    ours_server = lambda port: [str(TARGET / "debug" / "interop-server"), f"--port={port}"]
+    ours_client = lambda port, case: [str(TARGET / "debug" / "interop-client"),
+                                      "--server_host=127.0.0.1", f"--server_port={port}",
+                                      f"--test_case={case}"]
+    out["rgrpc"] = Peer("rgrpc", ours_server, ours_client)
+    if "go" in selected:
+        go = TARGET / "go-interop"
+        out["go"] = Peer(
+            "go",
+            lambda port: [str(go / "server"), f"--port={port}"],
+            lambda port, case: [str(go / "client"), "--server_host=127.0.0.1",
+                                f"--server_port={port}", f"--test_case={case}"])
+    if "java" in selected:
+        cp = str(ROOT / "tests" / "java" / "target" / "lib" / "*")
+        java = ["java", "-cp", cp]
+        out["java"] = Peer(
+            "java",
+            lambda port: java + ["io.grpc.testing.integration.TestServiceServer",
+                                 f"--port={port}", "--use_tls=false"],
+            lambda port, case: java + ["io.grpc.testing.integration.TestServiceClient",
+                                       "--server_host=127.0.0.1", f"--server_port={port}",
+                                       f"--test_case={case}", "--use_tls=false"])
+    if "python" in selected:
+        stubs = python_stubs()
+        env = dict(os.environ, PYTHONPATH=str(stubs))
+        py = str(HERE / "python_peer.py")
+        out["python"] = Peer(
+            "python",
+            lambda port, py=py: [sys.executable, py, "server", f"--port={port}"],
+            lambda port, case, py=py: [sys.executable, py, "client", "--server_host=127.0.0.1",
+                                       f"--server_port={port}", f"--test_case={case}"],
+            env)
+    if "node" in selected:
+        js = str(ROOT / "tests" / "node" / "interop.js")
+        out["node"] = Peer(
+            "node",
+            lambda port, js=js: ["node", js, "server", f"--port={port}"],
+            lambda port, case, js=js: ["node", js, "client", "--server_host=127.0.0.1",
+                                       f"--server_port={port}", f"--test_case={case}"])
+    return out
+
+
+def start(cmd, env=None):
+    port = free_port()
+    proc = subprocess.Popen(cmd(port), env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, port
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_client(cmd, env=None):
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        return False, "timed out after 90 s"
+    text = (out.stdout + out.stderr).strip()
+    last = text.splitlines()[-1] if text else ""
+    return out.returncode == 0, re.sub(r"\s+", " ", last)[:200]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peers", default="go,java,python,node")
+    args = parser.parse_args()
+    selected = [p for p in args.peers.split(",") if p]
+    all_peers = peers(selected)
+    results = []  # (case, peer, direction, outcome, detail)
+
+    def record(peer, direction, role, case, run):
+        reason = NOT_IMPLEMENTED.get((peer, role), {}).get(case)
+        if reason:
+            results.append((case, peer, direction, "n/a", reason))
+            return
+        ok, detail = run()
+        results.append((case, peer, direction, "pass" if ok else "FAIL", detail))
+
+    ours = all_peers["rgrpc"]
+    our_server, our_port = start(ours.server)
+    try:
+        for name in ["rgrpc"] + selected:
+            peer = all_peers[name]
+            # Their client against our server.
+            if name != "rgrpc":
+                for case in CASES:
+                    record(name, "their client -> our server", "client", case,
+                           lambda: run_client(peer.client(our_port, case), peer.env))
+            # Our client against their server (or ours, for rgrpc).
+            if name == "rgrpc":
+                proc, port = None, our_port
+            else:
+                try:
+                    proc, port = start(peer.server, peer.env)
+                except RuntimeError as err:
+                    for case in CASES:
+                        results.append((case, name, "our client -> their server", "FAIL",
+                                        f"their server did not start: {err}"))
+                    continue
+            try:
+                for case in CASES:
+                    record(name, "our client -> their server", "server", case,
+                           lambda: run_client(ours.client(port, case)))
+            finally:
+                if proc is not None:
+                    stop(proc)
+    finally:
+        stop(our_server)
+
+    width = max(len(c) for c in CASES)
+    print(f"\n{'case':<{width}}  {'peer':<7} {'direction':<27} result")
+    for case, peer, direction, outcome, detail in results:
+        line = f"{case:<{width}}  {peer:<7} {direction:<27} {outcome}"
+        if outcome != "pass":
+            line += f"  ({detail})"
+        print(line)
+    passed = sum(1 for r in results if r[3] == "pass")
+    failed = sum(1 for r in results if r[3] == "FAIL")
+    skipped = sum(1 for r in results if r[3] == "n/a")
+    print(f"\n{len(results)} runs: {skipped} not implemented by the peer (n/a)")
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
