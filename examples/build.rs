@@ -10,6 +10,7 @@ fn main() -> Result<(), rgrpc_build::Error> {
         ("file-controller", "muxs.proto"),
         ("grpc-service", "hello.proto"),
         ("route-guide", "route_guide.proto"),
+        ("secure-greeter", "greeter.proto"),
     ] {
         let dir = out.join(example);
         std::fs::create_dir_all(&dir).expect("out dir");

@@ -20,6 +20,9 @@ pub mod file_controller {
 pub mod grpc_service {
     include!(concat!(env!("OUT_DIR"), "/grpc-service/_.rs"));
 }
+pub mod secure_greeter {
+    include!(concat!(env!("OUT_DIR"), "/secure-greeter/secure.rs"));
+}
 pub mod route_guide {
     include!(concat!(env!("OUT_DIR"), "/route-guide/routeguide.rs"));
 }

@@ -48,6 +48,7 @@ PROTOS = {
     "file-controller": "muxs.proto",
     "grpc-service": "hello.proto",
     "route-guide": "route_guide.proto",
+    "secure-greeter": "greeter.proto",
 }
 
 

@@ -166,7 +166,7 @@ impl<T> ::core::fmt::Debug for {server}<T> {{
     fn methods(&self) -> &'static [&'static str] {{
         &[{}]
     }}
-    fn call(&self, method: usize, call: {C}::ServerCall) -> {C}::BoxFuture<()> {{
+    fn call(&self, method: usize, call: {C}::ServerCall) -> {C}::BoxFuture<{C}::Code> {{
         let inner = ::std::sync::Arc::clone(&self.inner);
         match method {{"#,
         methods.join(", ")

@@ -7,7 +7,7 @@ pub use crate::codec::Outgoing;
 pub use crate::error::Error;
 pub use crate::request::{IntoRequest, Request, Response};
 pub use crate::server::{BoxFuture, ResponseStream, ServerCall, Service};
-pub use crate::status::Status;
+pub use crate::status::{Code, Status};
 pub use crate::streaming::Streaming;
 pub use futures_core::Stream;
 pub use http::uri::PathAndQuery;
@@ -17,7 +17,7 @@ use std::future::Future;
 use prost::Message;
 
 /// Runs a unary method of a generated service.
-pub async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+pub async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -28,7 +28,7 @@ where
 }
 
 /// Runs a server-streaming method of a generated service.
-pub async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F)
+pub async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -40,7 +40,7 @@ where
 }
 
 /// Runs a client-streaming method of a generated service.
-pub async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+pub async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -51,7 +51,7 @@ where
 }
 
 /// Runs a bidirectional-streaming method of a generated service.
-pub async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F)
+pub async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -63,9 +63,10 @@ where
 }
 
 /// The `UNIMPLEMENTED` answer for a method index a service does not have.
-pub fn unknown_method(call: ServerCall) -> BoxFuture<()> {
+pub fn unknown_method(call: ServerCall) -> BoxFuture<Code> {
     Box::pin(async move {
         let mut respond = call.respond;
         crate::server::respond_status(&mut respond, &Status::unimplemented("unknown method index"));
+        Code::Unimplemented
     })
 }

@@ -23,7 +23,13 @@
 //! task as HTTP/2 flow control allows, so a slow peer never makes the server buffer without bound.
 //!
 //! ## Features
-//! None yet: TLS, compression and tower integration arrive as additive features.
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `gzip` | yes | gzip message compression |
+//! | `deflate` | yes | zlib deflate message compression |
+//! | `zstd` | yes | Zstandard message compression |
+//! | `tls` | no | TLS and mutual TLS with rustls: `ServerTlsConfig`, `ClientTlsConfig`, `https://` |
 
 #![deny(missing_docs)]
 
@@ -40,6 +46,7 @@ pub mod server;
 mod status;
 pub mod stream;
 mod streaming;
+mod transport;
 
 pub use client::{Channel, IntoStreamingRequest};
 pub use codec::{Encoding, IntoOutgoing, Outgoing};
@@ -49,6 +56,8 @@ pub use request::{IntoRequest, Request, Response};
 pub use server::{ResponseStream, Server, StreamSender};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+#[cfg(feature = "tls")]
+pub use transport::tls::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// Includes the code `rgrpc-build` generated for a proto package, e.g.
 /// `rgrpc::include_proto!("helloworld")`. A file without a package is `"_"`.

@@ -19,6 +19,7 @@ pub struct Request<T> {
     wait_for_ready: bool,
     compression: Option<Encoding>,
     message_compressed: bool,
+    bearer: Option<String>,
     context: Context,
 }
 
@@ -32,6 +33,7 @@ impl<T> Request<T> {
             wait_for_ready: false,
             compression: None,
             message_compressed: false,
+            bearer: None,
             context: Context::default(),
         }
     }
@@ -44,6 +46,7 @@ impl<T> Request<T> {
             wait_for_ready: false,
             compression: None,
             message_compressed: false,
+            bearer: None,
             context,
         }
     }
@@ -107,6 +110,17 @@ impl<T> Request<T> {
         self.compression = Some(encoding);
     }
 
+    /// Client side: sends `authorization: Bearer <token>` with this call (overriding the channel's
+    /// token). Refused with UNAUTHENTICATED over a plaintext channel unless the channel allows
+    /// insecure credentials.
+    pub fn set_bearer_token(&mut self, token: impl Into<String>) {
+        self.bearer = Some(token.into());
+    }
+
+    pub(crate) fn take_bearer(&mut self) -> Option<String> {
+        self.bearer.take()
+    }
+
     /// The compression set by [`Request::set_compression`].
     pub fn compression(&self) -> Option<Encoding> {
         self.compression
@@ -138,6 +152,7 @@ impl<T> Request<T> {
             wait_for_ready: self.wait_for_ready,
             compression: self.compression,
             message_compressed: self.message_compressed,
+            bearer: self.bearer,
             context: self.context,
         }
     }

@@ -245,7 +245,8 @@ async fn unavailable_server_fails_fast_without_wait_for_ready() {
 
     let channel = rgrpc::Channel::builder(&format!("http://{addr}"))
         .unwrap()
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     let client = EchoClient::new(channel);
     let started = Instant::now();
     let status = client.unary(req("x")).await.unwrap_err();

@@ -476,6 +476,31 @@ async fn run(case: &str, channel: &Channel) -> Outcome {
     }
 }
 
+/// The channel the flags ask for: plaintext, or TLS trusting `--ca_file` (with
+/// `--use_test_ca`) or the system roots, verifying `--server_host_override` if given.
+fn channel(flags: &Flags, host: &str, port: u16) -> Result<Channel, String> {
+    let use_tls = flags.bool("use_tls", false)?;
+    let builder = Channel::builder(&format!("http://{host}:{port}")).map_err(|e| e.to_string())?;
+    if !use_tls {
+        return builder.connect_lazy().map_err(|e| e.to_string());
+    }
+    let mut tls = rgrpc::ClientTlsConfig::new();
+    if flags.bool("use_test_ca", false)? {
+        let path = flags
+            .get("ca_file")
+            .ok_or("--use_test_ca needs --ca_file: this client embeds no test CA")?;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        tls = tls.ca_certificate(rgrpc::Certificate::from_pem(pem).map_err(|e| e.to_string())?);
+    }
+    if let Some(name) = flags.get("server_host_override") {
+        tls = tls.domain_name(name);
+    }
+    builder
+        .tls_config(tls)
+        .and_then(|b| b.connect_lazy())
+        .map_err(|e| e.to_string())
+}
+
 #[tokio::main]
 async fn main() {
     let flags = match Flags::parse(
@@ -496,10 +521,6 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    if flags.bool("use_tls", false).unwrap_or(true) {
-        eprintln!("interop-client: --use_tls=true is not supported yet (TLS is a later issue)");
-        std::process::exit(2);
-    }
     let host = flags.get("server_host").unwrap_or("localhost");
     let port: u16 = flags.number("server_port", 10000).unwrap_or_else(|e| {
         eprintln!("interop-client: {e}");
@@ -511,8 +532,8 @@ async fn main() {
     } else {
         host.to_owned()
     };
-    let channel = match Channel::builder(&format!("http://{host}:{port}")) {
-        Ok(b) => b.connect_lazy(),
+    let channel = match channel(&flags, &host, port) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("interop-client: {e}");
             std::process::exit(2);

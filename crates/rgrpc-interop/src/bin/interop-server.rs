@@ -259,11 +259,25 @@ async fn main() {
         eprintln!("interop-server: {e}");
         std::process::exit(2);
     });
+    let mut server = Server::builder().add_service(pb::TestServiceServer::new(TestService));
     if flags.bool("use_tls", false).unwrap_or(true) {
-        eprintln!("interop-server: --use_tls=true is not supported yet (TLS is a later issue)");
-        std::process::exit(2);
+        let (Some(cert), Some(key)) = (flags.get("tls_cert_file"), flags.get("tls_key_file"))
+        else {
+            eprintln!("interop-server: --use_tls=true needs --tls_cert_file and --tls_key_file");
+            std::process::exit(2);
+        };
+        let read = |path: &str| {
+            std::fs::read(path).unwrap_or_else(|e| {
+                eprintln!("interop-server: cannot read {path}: {e}");
+                std::process::exit(2);
+            })
+        };
+        let identity = rgrpc::Identity::from_pem(read(cert), read(key)).unwrap_or_else(|e| {
+            eprintln!("interop-server: {e}");
+            std::process::exit(2);
+        });
+        server = server.tls_config(rgrpc::ServerTlsConfig::new(identity));
     }
-    let server = Server::builder().add_service(pb::TestServiceServer::new(TestService));
     let addr = format!("[::]:{port}");
     eprintln!("interop-server listening on {addr}");
     let stop = async {

@@ -79,7 +79,7 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
-        let (head, message) = self.split(request);
+        let (head, message) = self.prepare(&path, request)?;
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let frame = codec::encode(
@@ -105,7 +105,7 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
-        let (head, message) = self.split(request);
+        let (head, message) = self.prepare(&path, request)?;
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let frame = codec::encode(
@@ -132,7 +132,7 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
-        let (head, messages) = self.split(request);
+        let (head, messages) = self.prepare(&path, request)?;
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let (response, send) = self.start(path, &head).await?;
@@ -155,7 +155,7 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
-        let (head, messages) = self.split(request);
+        let (head, messages) = self.prepare(&path, request)?;
         let deadline = head.timeout.map(|t| Instant::now() + t);
         let call = async {
             let (response, send) = self.start(path, &head).await?;
@@ -167,6 +167,33 @@ impl Channel {
             Ok(Response::new(stream))
         };
         with_deadline(deadline, call).await
+    }
+
+    /// Splits a request into its head and message, adding call credentials (never over plaintext
+    /// unless allowed) and running the channel's interceptors.
+    fn prepare<T>(
+        &self,
+        path: &PathAndQuery,
+        mut request: Request<T>,
+    ) -> Result<(CallHead, T), Status> {
+        let config = &self.inner.config;
+        if let Some(token) = request.take_bearer().or_else(|| config.bearer.clone()) {
+            if self.inner.scheme != http::uri::Scheme::HTTPS && !config.allow_insecure_credentials {
+                return Err(Status::unauthenticated(
+                    "refusing to send call credentials over a plaintext connection: use TLS, or \
+                     allow_insecure_credentials(true) on the channel",
+                ));
+            }
+            let value = format!("Bearer {token}");
+            request
+                .metadata_mut()
+                .insert("authorization", &value)
+                .map_err(|e| Status::invalid_argument(format!("bad bearer token: {e}")))?;
+        }
+        for interceptor in &config.interceptors {
+            interceptor(path.path(), request.metadata_mut())?;
+        }
+        Ok(self.split(request))
     }
 
     fn split<T>(&self, request: Request<T>) -> (CallHead, T) {

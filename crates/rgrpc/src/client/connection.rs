@@ -41,20 +41,23 @@ impl Target {
                 Authority::from_static("localhost"),
             ));
         }
-        let rest = if let Some(rest) = target.strip_prefix("http://") {
-            rest
-        } else if target.starts_with("https://") {
-            return Err(invalid_target(
-                target,
-                "https needs TLS, which this build does not have yet; use http://",
-            ));
+        let (rest, scheme) = if let Some(rest) = target.strip_prefix("http://") {
+            (rest, Scheme::HTTP)
+        } else if let Some(rest) = target.strip_prefix("https://") {
+            if !cfg!(feature = "tls") {
+                return Err(invalid_target(
+                    target,
+                    "https needs rgrpc's `tls` feature; build with it or use http://",
+                ));
+            }
+            (rest, Scheme::HTTPS)
         } else if target.contains("://") {
             return Err(invalid_target(
                 target,
                 "the scheme must be http:// or unix:",
             ));
         } else {
-            target
+            (target, Scheme::HTTP)
         };
         let rest = rest.trim_end_matches('/');
         let authority: Authority = rest
@@ -71,14 +74,19 @@ impl Target {
         if host.is_empty() {
             return Err(invalid_target(target, "the host is missing"));
         }
-        Ok((Target::Tcp { host, port }, Scheme::HTTP, authority))
+        Ok((Target::Tcp { host, port }, scheme, authority))
     }
 }
 
 /// Opens transport connections to the target.
-#[derive(Debug)]
 pub(crate) struct Connector {
     pub(crate) target: Target,
+    /// TLS for `https://` targets, and the name the server certificate must carry.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    )>,
 }
 
 /// The shared state of a channel.
@@ -244,7 +252,7 @@ impl Inner {
                     match TcpStream::connect(addr).await {
                         Ok(io) => {
                             let _ = io.set_nodelay(true);
-                            return self.handshake(io).await;
+                            return self.secure_then_handshake(io).await;
                         }
                         Err(e) => last = Some((addr, e)),
                     }
@@ -266,9 +274,38 @@ impl Inner {
                     )
                     .with_source(e)
                 })?;
-                self.handshake(io).await
+                self.secure_then_handshake(io).await
             }
         }
+    }
+
+    /// TLS first, when the channel has it, then the HTTP/2 handshake.
+    async fn secure_then_handshake<IO>(self: &Arc<Self>, io: IO) -> Result<(), Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        #[cfg(feature = "tls")]
+        if let Some((connector, name)) = &self.connector.tls {
+            let tls = connector.connect(name.clone(), io).await.map_err(|e| {
+                Error::new(
+                    Kind::Handshake,
+                    format!("TLS handshake with {} failed", self.authority),
+                )
+                .with_source(e)
+            })?;
+            let (_, session) = tls.get_ref();
+            if !crate::transport::tls::negotiated_h2(session.alpn_protocol()) {
+                return Err(Error::new(
+                    Kind::Handshake,
+                    format!(
+                        "{} did not agree to HTTP/2 over TLS (ALPN h2)",
+                        self.authority
+                    ),
+                ));
+            }
+            return self.handshake(tls).await;
+        }
+        self.handshake(io).await
     }
 
     /// The HTTP/2 handshake; on success the channel is ready and a task drives the connection.
@@ -356,14 +393,7 @@ mod tests {
         assert!(matches!(t, Target::Unix(ref p) if p.to_str() == Some("/tmp/x.sock")));
         let (t, _, _) = Target::parse("unix:rel.sock").unwrap();
         assert!(matches!(t, Target::Unix(ref p) if p.to_str() == Some("rel.sock")));
-        for bad in [
-            "http://nohost",
-            "ftp://a:1",
-            "https://a:1",
-            "unix:",
-            "http://:80",
-            "",
-        ] {
+        for bad in ["http://nohost", "ftp://a:1", "unix:", "http://:80", ""] {
             let err = Target::parse(bad).unwrap_err();
             assert!(err.is_invalid_address(), "{bad}: {err}");
         }

@@ -29,7 +29,7 @@ pub struct Channel {
 }
 
 /// Settings of a channel.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ChannelConfig {
     pub(crate) timeout: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
@@ -40,6 +40,26 @@ pub(crate) struct ChannelConfig {
     pub(crate) max_header_list_size: u32,
     pub(crate) user_agent: String,
     pub(crate) send_compressed: Option<Encoding>,
+    pub(crate) bearer: Option<String>,
+    pub(crate) allow_insecure_credentials: bool,
+    pub(crate) interceptors: Vec<Arc<Interceptor>>,
+}
+
+/// A client interceptor: sees each call's path and metadata before it is sent, may add to the
+/// metadata or fail the call with a status.
+pub type Interceptor =
+    dyn Fn(&str, &mut crate::MetadataMap) -> Result<(), crate::Status> + Send + Sync + 'static;
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelConfig")
+            .field("timeout", &self.timeout)
+            .field("max_recv_message", &self.max_recv_message)
+            .field("max_send_message", &self.max_send_message)
+            .field("credentials", &self.bearer.is_some())
+            .field("interceptors", &self.interceptors.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ChannelConfig {
@@ -54,6 +74,9 @@ impl Default for ChannelConfig {
             max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
             user_agent: concat!("rgrpc-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
             send_compressed: None,
+            bearer: None,
+            allow_insecure_credentials: false,
+            interceptors: Vec::new(),
         }
     }
 }
@@ -71,15 +94,28 @@ impl Channel {
         Ok(Builder {
             target: Target::parse(target)?,
             config: ChannelConfig::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 }
 
 /// Settings for a [`Channel`], then `connect` or `connect_lazy`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     target: (Target, Scheme, Authority),
     config: ChannelConfig,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::ClientTlsConfig>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("target", &self.target.0)
+            .field("authority", &self.target.2)
+            .finish()
+    }
 }
 
 impl Builder {
@@ -126,6 +162,48 @@ impl Builder {
         self
     }
 
+    /// Sends `authorization: Bearer <token>` (an OAuth2 access token, say) with every call. Over a
+    /// plaintext channel calls then fail with UNAUTHENTICATED, unless
+    /// [`Builder::allow_insecure_credentials`] says that sending the token in clear is wanted.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.config.bearer = Some(token.into());
+        self
+    }
+
+    /// Allows call credentials over a plaintext (`http://`) channel, e.g. to a sidecar on
+    /// loopback. Off by default: a token sent in clear is a mistake users must opt into.
+    pub fn allow_insecure_credentials(mut self, allow: bool) -> Self {
+        self.config.allow_insecure_credentials = allow;
+        self
+    }
+
+    /// Adds an interceptor run before every call, in the order added.
+    pub fn interceptor<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&str, &mut crate::MetadataMap) -> Result<(), crate::Status> + Send + Sync + 'static,
+    {
+        self.config.interceptors.push(Arc::new(f));
+        self
+    }
+
+    /// TLS settings: trusted CAs, the server name to verify, a client identity for mutual TLS.
+    /// Turns an `http://` target into a TLS one.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(
+        mut self,
+        tls: crate::transport::tls::ClientTlsConfig,
+    ) -> Result<Self, Error> {
+        if let Some(domain) = tls.domain() {
+            let port = self.target.2.port_u16().unwrap_or(443);
+            self.target.2 = format!("{domain}:{port}")
+                .parse()
+                .map_err(|_| invalid_target(domain, "not a valid authority"))?;
+        }
+        self.target.1 = Scheme::HTTPS;
+        self.tls = Some(tls);
+        Ok(self)
+    }
+
     /// Replaces the `user-agent` sent with every call.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.config.user_agent = user_agent.into();
@@ -134,22 +212,44 @@ impl Builder {
 
     /// Connects now, failing if the first attempt fails.
     pub async fn connect(self) -> Result<Channel, Error> {
-        let channel = self.connect_lazy();
+        let channel = self.build()?;
         channel.inner.connect_now().await?;
         Ok(channel)
     }
 
-    /// A channel that connects on its first call.
-    pub fn connect_lazy(self) -> Channel {
+    /// A channel that connects on its first call. Fails only on a TLS configuration that cannot
+    /// be built (an unusable certificate, say).
+    pub fn connect_lazy(self) -> Result<Channel, Error> {
+        self.build()
+    }
+
+    fn build(self) -> Result<Channel, Error> {
         let (target, scheme, authority) = self.target;
-        Channel {
+        #[cfg(feature = "tls")]
+        let tls = if scheme == Scheme::HTTPS {
+            let config = self.tls.unwrap_or_default();
+            let host = authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = crate::transport::tls::server_name(host)?;
+            Some((config.connector()?, name))
+        } else {
+            None
+        };
+        let connector = Connector {
+            target,
+            #[cfg(feature = "tls")]
+            tls,
+        };
+        Ok(Channel {
             inner: Arc::new(connection::Inner::new(
-                Connector { target },
+                connector,
                 scheme,
                 authority,
                 self.config,
             )),
-        }
+        })
     }
 }
 

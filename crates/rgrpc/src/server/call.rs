@@ -242,7 +242,7 @@ async fn single_message<T: Message + Default>(requests: &mut Streaming<T>) -> Re
 /// The handler phase shared by the four kinds: wraps the request body in a message stream, runs
 /// `work` under the call's deadline and the client's cancellation, and answers a failure. Returns
 /// what is left to send on success.
-async fn handle<Req, R, W, Fut>(call: ServerCall, work: W) -> Option<Answer<R>>
+async fn handle<Req, R, W, Fut>(call: ServerCall, work: W) -> Result<Answer<R>, Code>
 where
     W: FnOnce(MetadataMap, Streaming<Req>, Context) -> Fut,
     Fut: Future<Output = Result<R, Status>>,
@@ -259,7 +259,7 @@ where
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
     match run_handler(&mut respond, &ctx, work(metadata, requests, context)).await {
-        Outcome::Finished(Ok(response)) => Some(Answer {
+        Outcome::Finished(Ok(response)) => Ok(Answer {
             respond,
             response,
             context: ctx,
@@ -268,9 +268,9 @@ where
         }),
         Outcome::Finished(Err(status)) => {
             respond_status(&mut respond, &status);
-            None
+            Err(status.code())
         }
-        Outcome::Gone => None,
+        Outcome::Gone => Err(Code::Cancelled),
     }
 }
 
@@ -301,7 +301,7 @@ impl<R> Answer<R> {
 }
 
 /// Runs a unary method.
-pub(crate) async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+pub(crate) async fn unary<Req, Resp, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -314,13 +314,14 @@ where
             .with_message_compressed(requests.last_message_compressed());
         handler(request).await
     });
-    if let Some(answer) = answer.await {
-        send_unary(answer);
+    match answer.await {
+        Ok(answer) => send_unary(answer),
+        Err(code) => code,
     }
 }
 
 /// Runs a client-streaming method.
-pub(crate) async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F)
+pub(crate) async fn client_streaming<Req, Resp, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -330,13 +331,14 @@ where
     let answer = handle(call, |metadata, requests, context| {
         handler(Request::from_server(metadata, requests, context))
     });
-    if let Some(answer) = answer.await {
-        send_unary(answer);
+    match answer.await {
+        Ok(answer) => send_unary(answer),
+        Err(code) => code,
     }
 }
 
 /// Runs a server-streaming method.
-pub(crate) async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F)
+pub(crate) async fn server_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -350,13 +352,14 @@ where
             .with_message_compressed(requests.last_message_compressed());
         handler(request).await
     });
-    if let Some(answer) = answer.await {
-        send_stream(answer).await;
+    match answer.await {
+        Ok(answer) => send_stream(answer).await,
+        Err(code) => code,
     }
 }
 
 /// Runs a bidirectional-streaming method.
-pub(crate) async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F)
+pub(crate) async fn bidi_streaming<Req, Resp, S, F, Fut>(call: ServerCall, handler: F) -> Code
 where
     Req: Message + Default,
     Resp: Message,
@@ -367,14 +370,15 @@ where
     let answer = handle(call, |metadata, requests, context| {
         handler(Request::from_server(metadata, requests, context))
     });
-    if let Some(answer) = answer.await {
-        send_stream(answer).await;
+    match answer.await {
+        Ok(answer) => send_stream(answer).await,
+        Err(code) => code,
     }
 }
 
 /// Headers, the one message and OK trailers. The message is handed to h2 whole: it is bounded by
 /// the send limit, and a single message is all a unary response ever holds.
-fn send_unary<M: Message>(answer: Answer<Response<M>>) {
+fn send_unary<M: Message>(answer: Answer<Response<M>>) -> Code {
     let choice = answer.response.compressed();
     // Negotiate only when compression could apply: most calls never look at the header.
     let wanted = choice.unwrap_or(answer.shared.config.send_compressed.is_some());
@@ -393,19 +397,25 @@ fn send_unary<M: Message>(answer: Answer<Response<M>>) {
     let limit = shared.config.max_send_message;
     let frame = match codec::encode(&mut FrameWriter::new(), &message, limit, encoding) {
         Ok(frame) => frame,
-        Err(status) => return respond_status(&mut respond, &status),
+        Err(status) => {
+            respond_status(&mut respond, &status);
+            return status.code();
+        }
     };
     let Ok(mut send) = respond.send_response(response_head(&metadata, encoding), false) else {
-        return;
+        return Code::Cancelled;
     };
     if send.send_data(frame, false).is_err() {
-        return;
+        return Code::Cancelled;
     }
-    let _ = send.send_trailers(ok_trailers(&trailers));
+    match send.send_trailers(ok_trailers(&trailers)) {
+        Ok(()) => Code::Ok,
+        Err(_) => Code::Cancelled,
+    }
 }
 
 /// Headers, then messages as flow control allows, then the status.
-async fn send_stream<M, S>(answer: Answer<Response<S>>)
+async fn send_stream<M, S>(answer: Answer<Response<S>>) -> Code
 where
     M: Message,
     S: Stream<Item = Result<Outgoing<M>, Status>>,
@@ -421,7 +431,7 @@ where
     let (metadata, messages, trailers) = response.into_parts();
     let head = response_head(&metadata, compression.encoding);
     let Ok(mut send) = respond.send_response(head, false) else {
-        return;
+        return Code::Cancelled;
     };
     let mut messages = pin!(messages);
     let mut outbound = Outbound::new();
@@ -443,16 +453,19 @@ where
     match result {
         Ok(()) => {
             let _ = send.send_trailers(ok_trailers(&trailers));
+            Code::Ok
         }
         Err(SendError::Local(status)) => {
             context.cancel();
             let mut headers = HeaderMap::new();
             status.write_trailers(&mut headers);
             let _ = send.send_trailers(headers);
+            status.code()
         }
         Err(SendError::Gone(status)) => {
             tracing::debug!(%status, "client went away during a streaming response");
             context.cancel();
+            Code::Cancelled
         }
     }
 }

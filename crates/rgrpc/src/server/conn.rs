@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, ServerCall, Shared};
+use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
 use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, parse_timeout};
@@ -48,10 +48,46 @@ impl Accept for UnixAccept {
     }
 }
 
-/// Serves one connection until the client closes it, the server drains it, or shutdown forces it.
-pub(crate) async fn serve_connection<IO>(
+/// A connection just accepted: TLS first when the server has it, then HTTP/2. The TLS handshake
+/// runs here, in the connection's own task, never in the accept loop.
+pub(crate) async fn serve_accepted<IO>(
     io: IO,
     peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    draining: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &shared.tls {
+        let timeout = shared.config.handshake_timeout;
+        let tls = match tokio::time::timeout(timeout, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => {
+                tracing::debug!(?peer, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(?peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let (_, session) = tls.get_ref();
+        if !crate::transport::tls::negotiated_h2(session.alpn_protocol()) {
+            tracing::debug!(?peer, "TLS client did not negotiate h2 with ALPN; closing");
+            return;
+        }
+        let certs = crate::transport::tls::peer_chain(session.peer_certificates());
+        return serve_connection(tls, peer, certs, shared, draining).await;
+    }
+    serve_connection(io, peer, None, shared, draining).await
+}
+
+/// Serves one connection until the client closes it, the server drains it, or shutdown forces it.
+async fn serve_connection<IO>(
+    io: IO,
+    peer: Option<SocketAddr>,
+    peer_certs: Option<Arc<[Vec<u8>]>>,
     shared: Arc<Shared>,
     mut draining: tokio::sync::watch::Receiver<bool>,
 ) where
@@ -92,7 +128,7 @@ pub(crate) async fn serve_connection<IO>(
             }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    let task = handle_call(request, respond, shared.clone(), peer);
+                    let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone());
                     shared.tasks.spawn(task);
                 }
                 Some(Err(err)) => {
@@ -115,6 +151,7 @@ async fn handle_call(
     mut respond: SendResponse<Bytes>,
     shared: Arc<Shared>,
     peer: Option<SocketAddr>,
+    peer_certs: Option<Arc<[Vec<u8>]>>,
 ) {
     let (head, body) = request.into_parts();
     if head.method != Method::POST {
@@ -137,16 +174,46 @@ async fn handle_call(
     };
     let encoding = RecvEncoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
     let accept_encoding = head.headers.get(GRPC_ACCEPT_ENCODING).cloned();
-    let call = ServerCall {
-        accept_encoding,
-        metadata: MetadataMap::from_headers(head.headers),
-        body,
-        respond,
-        context: Context::new(peer, deadline, CancellationToken::new()),
-        encoding,
-        shared: shared.clone(),
+    let mut metadata = MetadataMap::from_headers(head.headers);
+    let context = Context::new(peer, peer_certs, deadline, CancellationToken::new());
+    let started = (!shared.interceptors.is_empty()).then(Instant::now);
+    let path = head.uri.path();
+    let mut rejected = None;
+    for interceptor in &shared.interceptors {
+        let mut info = CallInfo {
+            path,
+            metadata: &mut metadata,
+            context: &context,
+        };
+        if let Err(status) = interceptor.on_call(&mut info) {
+            rejected = Some(status);
+            break;
+        }
+    }
+    let code = match rejected {
+        Some(status) => {
+            respond_status(&mut respond, &status);
+            status.code()
+        }
+        None => {
+            let call = ServerCall {
+                accept_encoding,
+                metadata,
+                body,
+                respond,
+                context,
+                encoding,
+                shared: shared.clone(),
+            };
+            service.call(method, call).await
+        }
     };
-    service.call(method, call).await;
+    if let Some(started) = started {
+        let elapsed = started.elapsed();
+        for interceptor in &shared.interceptors {
+            interceptor.on_end(path, code, elapsed);
+        }
+    }
 }
 
 /// `application/grpc`, optionally followed by `+format` or `;parameters`.

@@ -1,6 +1,7 @@
 //! The context of one server call: who called, until when, and whether the call is still wanted.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     peer: Option<SocketAddr>,
+    peer_certs: Option<Arc<[Vec<u8>]>>,
     deadline: Option<Instant>,
     cancel: Option<CancellationToken>,
 }
@@ -20,14 +22,21 @@ pub struct Context {
 impl Context {
     pub(crate) fn new(
         peer: Option<SocketAddr>,
+        peer_certs: Option<Arc<[Vec<u8>]>>,
         deadline: Option<Instant>,
         cancel: CancellationToken,
     ) -> Context {
         Context {
             peer,
+            peer_certs,
             deadline,
             cancel: Some(cancel),
         }
+    }
+
+    /// The client's certificate chain (DER, leaf first) when it authenticated with mutual TLS.
+    pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
+        self.peer_certs.as_deref()
     }
 
     /// The client's address, for TCP connections.

@@ -7,10 +7,12 @@
 mod call;
 mod conn;
 mod context;
+mod interceptor;
 mod router;
 
 pub use call::{ResponseStream, ServerCall, StreamSender};
 pub use context::Context;
+pub use interceptor::{CallInfo, Interceptor};
 
 pub(crate) use call::{bidi_streaming, client_streaming, server_streaming, unary};
 pub(crate) use conn::respond_status;
@@ -40,8 +42,9 @@ pub trait Service: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Method names as they appear in `:path`, e.g. `SayHello`.
     fn methods(&self) -> &'static [&'static str];
-    /// Runs one call of the method at `method` in [`Service::methods`].
-    fn call(&self, method: usize, call: ServerCall) -> BoxFuture<()>;
+    /// Runs one call of the method at `method` in [`Service::methods`], to the code it ended
+    /// with.
+    fn call(&self, method: usize, call: ServerCall) -> BoxFuture<crate::Code>;
 }
 
 /// Entry point: `Server::builder()`.
@@ -90,10 +93,13 @@ impl Default for ServerConfig {
 /// What every connection and call of one server shares.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) router: Router,
     /// Cancelled when the grace period after shutdown has passed.
     pub(crate) force: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    pub(crate) interceptors: Vec<Box<dyn Interceptor>>,
 }
 
 /// Builds a server: limits, then services, then `serve*`.
@@ -101,6 +107,9 @@ pub(crate) struct Shared {
 pub struct Builder {
     config: ServerConfig,
     router: Router,
+    interceptors: Vec<Box<dyn Interceptor>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::ServerTlsConfig>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -180,6 +189,19 @@ impl Builder {
         self
     }
 
+    /// Serves TLS (and mutual TLS, if the configuration names a client CA) with ALPN `h2`.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, tls: crate::transport::tls::ServerTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Adds an interceptor, run around every call in the order added.
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Box::new(interceptor));
+        self
+    }
+
     /// Registers a service. Several services share the server's port.
     pub fn add_service<S: Service>(mut self, service: S) -> Self {
         self.router.add(Arc::new(service));
@@ -229,11 +251,16 @@ impl Builder {
         listener: A,
         signal: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().map(|t| t.acceptor()).transpose()?;
         let shared = Arc::new(Shared {
+            #[cfg(feature = "tls")]
+            tls,
             config: self.config,
             router: self.router,
             force: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            interceptors: self.interceptors,
         });
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
         tokio::pin!(signal);
@@ -245,7 +272,7 @@ impl Builder {
                     Ok((io, peer)) => {
                         let shared2 = shared.clone();
                         let draining = draining.clone();
-                        shared.tasks.spawn(conn::serve_connection(io, peer, shared2, draining));
+                        shared.tasks.spawn(conn::serve_accepted(io, peer, shared2, draining));
                     }
                     Err(err) => {
                         // Out of file descriptors and the like: back off briefly, keep serving.
