@@ -1,7 +1,8 @@
 """The interop suite: every case, against every peer, in both directions.
 
 For each peer, its client runs each case against our interop-server, and our interop-client runs
-each case against its server; then our client runs them against our server. Prints a table of
+each case against its server; our client also runs them against our server. The `+tls` columns do
+the same over TLS, with certificates generated for this run (make-certs). Prints a table of
 case x peer x direction and the closing line `N passed, M failed`; exits non-zero on a failure.
 
 A case a peer does not implement is shown as `n/a` with the reason, and counted in neither total.
@@ -122,13 +123,36 @@ class Peer:
         self.name, self.server, self.client, self.env = name, server, client, env
 
 
-def peers(selected):
+def make_certs():
+    d = tempfile.mkdtemp(prefix="rgrpc-interop-certs-")
+    subprocess.run([str(TARGET / "debug" / "make-certs"), d], check=True)
+    return d
+
+
+def tls_server_flags(certs):
+    return ["--use_tls=true", f"--tls_cert_file={certs}/server.pem",
+            f"--tls_key_file={certs}/server.key"]
+
+
+def tls_client_flags(certs):
+    return ["--use_tls=true", "--use_test_ca=true", f"--ca_file={certs}/ca.pem",
+            "--server_host_override=foo.test.google.fr"]
+
+
+def ours(tls_flags=None):
+    server_flags, client_flags = tls_flags or ([], [])
+    return Peer(
+        "rgrpc",
+        lambda port: [str(TARGET / "debug" / "interop-server"), f"--port={port}", *server_flags],
+        lambda port, case: [str(TARGET / "debug" / "interop-client"), "--server_host=127.0.0.1",
+                            f"--server_port={port}", f"--test_case={case}", *client_flags])
+
+
+def peers(selected, certs):
     out = {}
-    ours_server = lambda port: [str(TARGET / "debug" / "interop-server"), f"--port={port}"]
-    ours_client = lambda port, case: [str(TARGET / "debug" / "interop-client"),
-                                      "--server_host=127.0.0.1", f"--server_port={port}",
-                                      f"--test_case={case}"]
-    out["rgrpc"] = Peer("rgrpc", ours_server, ours_client)
+    out["rgrpc"] = ours()
+    tls = (tls_server_flags(certs), tls_client_flags(certs))
+    out["rgrpc+tls"] = ours(tls)
     if "go" in selected:
         go = TARGET / "go-interop"
         out["go"] = Peer(
@@ -136,6 +160,11 @@ def peers(selected):
             lambda port: [str(go / "server"), f"--port={port}"],
             lambda port, case: [str(go / "client"), "--server_host=127.0.0.1",
                                 f"--server_port={port}", f"--test_case={case}"])
+        out["go+tls"] = Peer(
+            "go+tls",
+            lambda port: [str(go / "server"), f"--port={port}", *tls[0]],
+            lambda port, case: [str(go / "client"), "--server_host=127.0.0.1",
+                                f"--server_port={port}", f"--test_case={case}", *tls[1]])
     if "java" in selected:
         cp = str(ROOT / "tests" / "java" / "target" / "lib" / "*")
         java = ["java", "-cp", cp]
@@ -203,30 +232,38 @@ def main():
     parser.add_argument("--peers", default="go,java,python,node")
     args = parser.parse_args()
     selected = [p for p in args.peers.split(",") if p]
-    all_peers = peers(selected)
+    certs = make_certs()
+    all_peers = peers(selected, certs)
+    # Each column: their programs, our programs talking to them, and whether it is over TLS.
+    columns = ["rgrpc", "rgrpc+tls"] + [p for name in selected
+                                        for p in (name, name + "+tls") if p in all_peers]
     results = []  # (case, peer, direction, outcome, detail)
 
     def record(peer, direction, role, case, run):
-        reason = NOT_IMPLEMENTED.get((peer, role), {}).get(case)
+        reason = NOT_IMPLEMENTED.get((peer.removesuffix("+tls"), role), {}).get(case)
         if reason:
             results.append((case, peer, direction, "n/a", reason))
             return
         ok, detail = run()
         results.append((case, peer, direction, "pass" if ok else "FAIL", detail))
 
-    ours = all_peers["rgrpc"]
-    our_server, our_port = start(ours.server)
+    plain, secure = all_peers["rgrpc"], all_peers["rgrpc+tls"]
+    our_server, our_port = start(plain.server)
+    our_tls_server, our_tls_port = start(secure.server)
     try:
-        for name in ["rgrpc"] + selected:
+        for name in columns:
             peer = all_peers[name]
+            tls = name.endswith("+tls")
+            us, us_port = (secure, our_tls_port) if tls else (plain, our_port)
+            base = name.removesuffix("+tls")
             # Their client against our server.
-            if name != "rgrpc":
+            if base != "rgrpc":
                 for case in CASES:
                     record(name, "their client -> our server", "client", case,
-                           lambda: run_client(peer.client(our_port, case), peer.env))
+                           lambda: run_client(peer.client(us_port, case), peer.env))
             # Our client against their server (or ours, for rgrpc).
-            if name == "rgrpc":
-                proc, port = None, our_port
+            if base == "rgrpc":
+                proc, port = None, us_port
             else:
                 try:
                     proc, port = start(peer.server, peer.env)
@@ -238,17 +275,19 @@ def main():
             try:
                 for case in CASES:
                     record(name, "our client -> their server", "server", case,
-                           lambda: run_client(ours.client(port, case)))
+                           lambda: run_client(us.client(port, case)))
             finally:
                 if proc is not None:
                     stop(proc)
     finally:
         stop(our_server)
+        stop(our_tls_server)
+        shutil.rmtree(certs, ignore_errors=True)
 
     width = max(len(c) for c in CASES)
-    print(f"\n{'case':<{width}}  {'peer':<7} {'direction':<27} result")
+    print(f"\n{'case':<{width}}  {'peer':<10} {'direction':<27} result")
     for case, peer, direction, outcome, detail in results:
-        line = f"{case:<{width}}  {peer:<7} {direction:<27} {outcome}"
+        line = f"{case:<{width}}  {peer:<10} {direction:<27} {outcome}"
         if outcome != "pass":
             line += f"  ({detail})"
         print(line)

@@ -10,6 +10,8 @@ use std::time::Duration;
 use rgrpc::{Code, Request, Response, ResponseStream, Status, Streaming};
 use tokio::sync::{Notify, oneshot};
 
+pub mod certs;
+
 pub mod echo {
     rgrpc::include_proto!("test.echo");
 }
@@ -66,12 +68,19 @@ impl echo::Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         let echo_header = request.metadata().get("x-echo").map(str::to_owned);
         let was_compressed = request.message_compressed();
+        let peer_cert = request
+            .context()
+            .peer_certificates()
+            .map(|chain| chain.len().to_string());
         let req = request.into_inner();
         check_fail(&req)?;
         if req.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
         }
         let mut response = Response::new(reply(&req, 0));
+        if let Some(n) = peer_cert {
+            response.metadata_mut().insert("x-peer-certs", &n).unwrap();
+        }
         if was_compressed {
             response
                 .metadata_mut()
