@@ -51,6 +51,7 @@ mod transport;
 pub use client::{Channel, IntoStreamingRequest};
 pub use codec::{Encoding, IntoOutgoing, Outgoing};
 pub use error::Error;
+pub use http2::keepalive::KeepaliveConfig;
 pub use metadata::MetadataMap;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{ResponseStream, Server, StreamSender};

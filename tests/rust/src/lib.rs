@@ -68,6 +68,7 @@ impl echo::Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         let echo_header = request.metadata().get("x-echo").map(str::to_owned);
         let was_compressed = request.message_compressed();
+        let request_peer = request.context().peer_addr();
         let peer_cert = request
             .context()
             .peer_certificates()
@@ -78,6 +79,12 @@ impl echo::Echo for EchoService {
             tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
         }
         let mut response = Response::new(reply(&req, 0));
+        if let Some(addr) = request_peer {
+            response
+                .metadata_mut()
+                .insert("x-peer-port", &addr.port().to_string())
+                .unwrap();
+        }
         if let Some(n) = peer_cert {
             response.metadata_mut().insert("x-peer-certs", &n).unwrap();
         }

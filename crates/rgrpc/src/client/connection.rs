@@ -314,7 +314,7 @@ impl Inner {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let config = &self.config;
-        let (send, conn) = h2::client::Builder::new()
+        let (send, mut conn) = h2::client::Builder::new()
             .enable_push(false)
             // Until the server's SETTINGS arrive, assume the common floor of 100 streams rather
             // than opening streams it would refuse.
@@ -342,9 +342,19 @@ impl Inner {
             state.generation
         };
         let weak = Arc::downgrade(self);
+        let keepalive = self.config.keepalive.zip(conn.ping_pong());
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            let alive = async {
+                match keepalive {
+                    Some((config, pinger)) => crate::http2::keepalive::run(pinger, config).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ended = conn => if let Err(err) = ended {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                },
+                why = alive => tracing::debug!(reason = %why, "dropping the connection"),
             }
             Inner::connection_ended(weak, generation);
         });

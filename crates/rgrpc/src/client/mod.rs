@@ -43,6 +43,7 @@ pub(crate) struct ChannelConfig {
     pub(crate) bearer: Option<String>,
     pub(crate) allow_insecure_credentials: bool,
     pub(crate) interceptors: Vec<Arc<Interceptor>>,
+    pub(crate) keepalive: Option<crate::KeepaliveConfig>,
 }
 
 /// A client interceptor: sees each call's path and metadata before it is sent, may add to the
@@ -77,6 +78,7 @@ impl Default for ChannelConfig {
             bearer: None,
             allow_insecure_credentials: false,
             interceptors: Vec::new(),
+            keepalive: None,
         }
     }
 }
@@ -174,6 +176,15 @@ impl Builder {
     /// loopback. Off by default: a token sent in clear is a mistake users must opt into.
     pub fn allow_insecure_credentials(mut self, allow: bool) -> Self {
         self.config.allow_insecure_credentials = allow;
+        self
+    }
+
+    /// Sends an HTTP/2 PING every `time` and drops the connection when the answer takes longer
+    /// than `timeout`: calls on it fail with UNAVAILABLE and the next call reconnects. Off by
+    /// default. Servers limit how often clients may ping (grpc's default minimum is 5 minutes);
+    /// stay above what the server allows.
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
+        self.config.keepalive = Some(crate::KeepaliveConfig::new(time, timeout));
         self
     }
 

@@ -5,4 +5,5 @@
 //! meaning of a status.
 
 pub(crate) mod body;
+pub(crate) mod keepalive;
 pub(crate) mod settings;

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::RecvStream;
@@ -116,20 +117,61 @@ async fn serve_connection<IO>(
     if is_draining {
         conn.graceful_shutdown();
     }
+    let keepalive = config.keepalive.zip(conn.ping_pong());
+    let alive = async {
+        match keepalive {
+            Some((config, pinger)) => crate::http2::keepalive::run(pinger, config).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(alive);
+    let far = Duration::from_secs(365 * 24 * 3600);
+    let aged = tokio::time::sleep(config.max_connection_age.unwrap_or(far));
+    tokio::pin!(aged);
+    // Calls in flight on this connection, for the idle timeout.
+    let active = Arc::new(AtomicUsize::new(0));
+    let idle = config.idle_timeout.unwrap_or(far);
+    let idle_check = tokio::time::sleep(idle);
+    tokio::pin!(idle_check);
     loop {
         tokio::select! {
             biased;
             () = shared.force.cancelled() => return,
+            why = &mut alive => {
+                tracing::debug!(?peer, reason = %why, "closing the connection");
+                return;
+            }
             changed = draining.changed(), if !is_draining => {
                 if changed.is_err() || *draining.borrow() {
                     conn.graceful_shutdown();
                     is_draining = true;
                 }
             }
+            () = &mut aged, if !is_draining => {
+                tracing::debug!(?peer, "connection reached its maximum age; sending GOAWAY");
+                conn.graceful_shutdown();
+                is_draining = true;
+            }
+            () = &mut idle_check, if !is_draining => {
+                if active.load(Ordering::Acquire) == 0 {
+                    tracing::debug!(?peer, "connection idle; sending GOAWAY");
+                    conn.graceful_shutdown();
+                    is_draining = true;
+                } else {
+                    idle_check.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
+            }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
+                    let guard = config.idle_timeout.is_some().then(|| ActiveCall::new(&active));
+                    if config.idle_timeout.is_some() {
+                        idle_check.as_mut().reset(tokio::time::Instant::now() + idle);
+                    }
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone());
-                    shared.tasks.spawn(task);
+                    shared.tasks.spawn(async move {
+                        task.await;
+                        drop(guard);
+                    });
                 }
                 Some(Err(err)) => {
                     tracing::debug!(?peer, error = %err, "connection ended with an error");
@@ -142,6 +184,22 @@ async fn serve_connection<IO>(
     tokio::select! {
         () = shared.force.cancelled() => {}
         _ = std::future::poll_fn(|cx| conn.poll_closed(cx)) => {}
+    }
+}
+
+/// Counts a call as in flight on its connection while it lives.
+struct ActiveCall(Arc<AtomicUsize>);
+
+impl ActiveCall {
+    fn new(active: &Arc<AtomicUsize>) -> ActiveCall {
+        active.fetch_add(1, Ordering::AcqRel);
+        ActiveCall(active.clone())
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -71,6 +71,10 @@ pub(crate) struct ServerConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) send_compressed: Option<Encoding>,
+    pub(crate) keepalive: Option<crate::KeepaliveConfig>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_connection_age: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +90,10 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             send_compressed: None,
+            keepalive: None,
+            max_connections: None,
+            idle_timeout: None,
+            max_connection_age: None,
         }
     }
 }
@@ -196,6 +204,34 @@ impl Builder {
         self
     }
 
+    /// Pings each client every `time`; a connection whose PONG takes longer than `timeout` is
+    /// closed, cancelling its calls. Off by default.
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
+        self.config.keepalive = Some(crate::KeepaliveConfig::new(time, timeout));
+        self
+    }
+
+    /// Serves at most `n` connections at once; more wait in the listen backlog until one closes.
+    /// No limit by default.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = Some(n.max(1));
+        self
+    }
+
+    /// Closes a connection gracefully (GOAWAY) once it has had no call for at least `idle`.
+    /// No limit by default.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.idle_timeout = Some(idle);
+        self
+    }
+
+    /// Sends GOAWAY to a connection once it is `age` old, so that clients reconnect (and spread
+    /// over new servers); its calls in flight may finish. No limit by default.
+    pub fn max_connection_age(mut self, age: Duration) -> Self {
+        self.config.max_connection_age = Some(age);
+        self
+    }
+
     /// Adds an interceptor, run around every call in the order added.
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
         self.interceptors.push(Box::new(interceptor));
@@ -263,8 +299,24 @@ impl Builder {
             interceptors: self.interceptors,
         });
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
+        let slots = shared
+            .config
+            .max_connections
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         tokio::pin!(signal);
         loop {
+            // At the connection limit, stop accepting until a connection closes.
+            let slot = async {
+                match &slots {
+                    Some(s) => s.clone().acquire_owned().await.ok(),
+                    None => None,
+                }
+            };
+            let permit = tokio::select! {
+                biased;
+                () = &mut signal => break,
+                permit = slot => permit,
+            };
             tokio::select! {
                 biased;
                 () = &mut signal => break,
@@ -272,7 +324,10 @@ impl Builder {
                     Ok((io, peer)) => {
                         let shared2 = shared.clone();
                         let draining = draining.clone();
-                        shared.tasks.spawn(conn::serve_accepted(io, peer, shared2, draining));
+                        shared.tasks.spawn(async move {
+                            conn::serve_accepted(io, peer, shared2, draining).await;
+                            drop(permit);
+                        });
                     }
                     Err(err) => {
                         // Out of file descriptors and the like: back off briefly, keep serving.
