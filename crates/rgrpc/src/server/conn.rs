@@ -133,11 +133,17 @@ async fn serve_connection<IO>(
     let idle = config.idle_timeout.unwrap_or(far);
     let idle_check = tokio::time::sleep(idle);
     tokio::pin!(idle_check);
+    // Timers that are not configured are never polled: each poll of a sleep spends coop budget
+    // on the connection's hot loop.
+    let (aging, idling) = (
+        config.max_connection_age.is_some(),
+        config.idle_timeout.is_some(),
+    );
     loop {
         tokio::select! {
             biased;
             () = shared.force.cancelled() => return,
-            why = &mut alive => {
+            why = &mut alive, if config.keepalive.is_some() => {
                 tracing::debug!(?peer, reason = %why, "closing the connection");
                 return;
             }
@@ -147,12 +153,12 @@ async fn serve_connection<IO>(
                     is_draining = true;
                 }
             }
-            () = &mut aged, if !is_draining => {
+            () = &mut aged, if aging && !is_draining => {
                 tracing::debug!(?peer, "connection reached its maximum age; sending GOAWAY");
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = &mut idle_check, if !is_draining => {
+            () = &mut idle_check, if idling && !is_draining => {
                 if active.load(Ordering::Acquire) == 0 {
                     tracing::debug!(?peer, "connection idle; sending GOAWAY");
                     conn.graceful_shutdown();
