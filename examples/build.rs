@@ -16,6 +16,7 @@ fn main() -> Result<(), rgrpc_build::Error> {
         std::fs::create_dir_all(&dir).expect("out dir");
         rgrpc_build::configure()
             .out_dir(&dir)
+            .file_descriptor_set_path(dir.join("fds.bin"))
             .compile(&[format!("{example}/{proto}")], &[example])?;
     }
     Ok(())

@@ -7,24 +7,45 @@ use std::future::Future;
 
 pub mod user_info {
     include!(concat!(env!("OUT_DIR"), "/user-info/hello.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/user-info/fds.bin"));
 }
 pub mod calculator {
     include!(concat!(env!("OUT_DIR"), "/calculator/_.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/calculator/fds.bin"));
 }
 pub mod greeter {
     include!(concat!(env!("OUT_DIR"), "/greeter/helloworld.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/greeter/fds.bin"));
 }
 pub mod file_controller {
     include!(concat!(env!("OUT_DIR"), "/file-controller/muxs.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/file-controller/fds.bin"));
 }
 pub mod grpc_service {
     include!(concat!(env!("OUT_DIR"), "/grpc-service/_.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/grpc-service/fds.bin"));
 }
 pub mod secure_greeter {
     include!(concat!(env!("OUT_DIR"), "/secure-greeter/secure.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/secure-greeter/fds.bin"));
 }
 pub mod route_guide {
     include!(concat!(env!("OUT_DIR"), "/route-guide/routeguide.rs"));
+    /// The encoded descriptors of this example's protos, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/route-guide/fds.bin"));
 }
 
 /// Flags every example takes: `--addr VALUE` and `--log`, then positional arguments.
@@ -95,8 +116,22 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `builder` on `addr` until Ctrl-C or SIGTERM; exits the process on a bind error.
-pub async fn serve(builder: rgrpc::server::Builder, addr: &str) {
+/// Serves `builder` on `addr`, with server reflection (v1 and v1alpha) over the example's
+/// descriptors and the health service reporting its services SERVING, until Ctrl-C or SIGTERM;
+/// on shutdown health turns NOT_SERVING first. Exits the process on a bind error.
+pub async fn serve(builder: rgrpc::server::Builder, addr: &str, descriptors: &[u8]) {
+    let reflection =
+        rgrpc_reflection::Reflection::from_sets(&[descriptors, rgrpc_health::FILE_DESCRIPTOR_SET])
+            .expect("the build wrote valid descriptors");
+    let (reporter, health) = rgrpc_health::service();
+    for service in reflection.services() {
+        reporter.set_serving(service);
+    }
+    let builder = builder
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha())
+        .add_service(health)
+        .on_shutdown(move || reporter.set_all_not_serving());
     eprintln!("listening on {addr}");
     if let Err(err) = builder.serve_with_shutdown(addr, shutdown_signal()).await {
         eprintln!("server error: {err}");

@@ -41,6 +41,7 @@ async fn main() {
     rgrpc_examples::serve(
         Server::builder().add_service(CalServer::new(Calculator)),
         &args.addr,
+        rgrpc_examples::calculator::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

@@ -138,6 +138,7 @@ async fn main() {
             .add_service(muxs::GreeterServer::new(Greeter))
             .add_service(muxs::FileControllerServer::new(files)),
         &args.addr,
+        rgrpc_examples::file_controller::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

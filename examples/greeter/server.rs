@@ -35,6 +35,7 @@ async fn main() {
     rgrpc_examples::serve(
         Server::builder().add_service(GreeterServer::new(Service)),
         &args.addr,
+        rgrpc_examples::greeter::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

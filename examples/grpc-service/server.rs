@@ -25,6 +25,7 @@ async fn main() {
     rgrpc_examples::serve(
         Server::builder().add_service(GrpcServiceServer::new(Service)),
         &args.addr,
+        rgrpc_examples::grpc_service::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

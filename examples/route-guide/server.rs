@@ -178,6 +178,7 @@ async fn main() {
     rgrpc_examples::serve(
         Server::builder().add_service(RouteGuideServer::new(guide)),
         &args.addr,
+        rgrpc_examples::route_guide::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

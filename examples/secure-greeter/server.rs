@@ -81,5 +81,10 @@ async fn main() {
         .tls_config(tls)
         .interceptor(auth)
         .add_service(GreeterServer::new(Service));
-    rgrpc_examples::serve(server, &args.addr).await;
+    rgrpc_examples::serve(
+        server,
+        &args.addr,
+        rgrpc_examples::secure_greeter::FILE_DESCRIPTOR_SET,
+    )
+    .await;
 }

@@ -31,6 +31,7 @@ async fn main() {
     rgrpc_examples::serve(
         Server::builder().add_service(UserInfoServer::new(service)),
         &args.addr,
+        rgrpc_examples::user_info::FILE_DESCRIPTOR_SET,
     )
     .await;
 }

@@ -116,6 +116,7 @@ pub struct Builder {
     config: ServerConfig,
     router: Router,
     interceptors: Vec<Box<dyn Interceptor>>,
+    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::ServerTlsConfig>,
 }
@@ -232,6 +233,13 @@ impl Builder {
         self
     }
 
+    /// Runs `hook` when graceful shutdown begins, before connections are told to go away (to
+    /// mark health NOT_SERVING, say).
+    pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.on_shutdown.push(Box::new(hook));
+        self
+    }
+
     /// Adds an interceptor, run around every call in the order added.
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
         self.interceptors.push(Box::new(interceptor));
@@ -289,6 +297,7 @@ impl Builder {
     ) -> Result<(), Error> {
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(|t| t.acceptor()).transpose()?;
+        let on_shutdown = self.on_shutdown;
         let shared = Arc::new(Shared {
             #[cfg(feature = "tls")]
             tls,
@@ -338,6 +347,9 @@ impl Builder {
             }
         }
         drop(listener);
+        for hook in on_shutdown {
+            hook();
+        }
         let _ = draining_tx.send(true);
         shared.tasks.close();
         let grace = shared.config.shutdown_grace;

@@ -1,0 +1,93 @@
+//! `RawMessage`: a message whose bytes are kept as they came, to decode later with a descriptor
+//! learned at run time. prost decodes field by field; each field is written back as it was read.
+
+use prost::DecodeError;
+use prost::bytes::{Buf, BufMut};
+use prost::encoding::{DecodeContext, WireType, decode_varint, encode_key, encode_varint};
+
+/// The encoded bytes of a message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RawMessage(pub(crate) Vec<u8>);
+
+/// prost offers no other constructor for a decode error; this one is deprecated for outside use
+/// but still the only way to say why a field cannot be read.
+#[allow(deprecated)]
+fn error(why: &'static str) -> DecodeError {
+    DecodeError::new(why)
+}
+
+impl prost::Message for RawMessage {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        _ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        encode_key(tag, wire_type, &mut self.0);
+        let take = |n: usize, buf: &mut dyn Buf, out: &mut Vec<u8>| {
+            if buf.remaining() < n {
+                return Err(error("field runs past the end of the message"));
+            }
+            let mut rest = n;
+            while rest > 0 {
+                let chunk = buf.chunk();
+                let k = chunk.len().min(rest);
+                out.extend_from_slice(&chunk[..k]);
+                buf.advance(k);
+                rest -= k;
+            }
+            Ok(())
+        };
+        match wire_type {
+            WireType::Varint => {
+                let value = decode_varint(buf)?;
+                encode_varint(value, &mut self.0);
+                Ok(())
+            }
+            WireType::SixtyFourBit => take(8, buf, &mut self.0),
+            WireType::ThirtyTwoBit => take(4, buf, &mut self.0),
+            WireType::LengthDelimited => {
+                let len = decode_varint(buf)?;
+                encode_varint(len, &mut self.0);
+                take(len as usize, buf, &mut self.0)
+            }
+            WireType::StartGroup | WireType::EndGroup => {
+                Err(error("groups (proto2) are not supported"))
+            }
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn bytes_survive_a_round_trip() {
+        let original = prost_types::Duration {
+            seconds: -5,
+            nanos: 17,
+        }
+        .encode_to_vec();
+        let mut with_strings = original.clone();
+        // A length-delimited field 9 and a fixed64 field 10 after it.
+        with_strings.extend_from_slice(&[0x4a, 3, b'a', b'b', b'c', 0x51, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let raw = RawMessage::decode(with_strings.as_slice()).unwrap();
+        assert_eq!(raw.0, with_strings);
+        assert!(RawMessage::decode(&[0x4a, 9, 1][..]).is_err());
+    }
+}

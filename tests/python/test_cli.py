@@ -1,0 +1,168 @@
+"""The rgrpc CLI against our servers and a grpcio server with grpcio-reflection; our reflection
+read by grpcio's reflection client and by `buf curl`; health Watch through a shutdown."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+
+from conftest import GEN, ROOT, Proc, binary, free_port, wait_for_port
+from test_examples import EXAMPLES, python_env, start_rust_server, stubs
+
+BUF = str(Path(sys.executable).parent / "buf")
+
+
+def rgrpc(*args, stdin=None):
+    return subprocess.run([binary("rgrpc"), *args], capture_output=True, text=True,
+                          timeout=60, input=stdin)
+
+
+@pytest.fixture
+def route_guide():
+    p, port = start_rust_server("route-guide")
+    yield f"http://127.0.0.1:{port}"
+    p.stop()
+
+
+@pytest.fixture
+def python_route_guide():
+    port = free_port()
+    tutorial = EXAMPLES / "route-guide" / "python"
+    p = Proc([sys.executable, str(Path(__file__).parent / "reflection_server.py"), str(port),
+              str(tutorial)], env=python_env("route-guide"))
+    wait_for_port(port, p.proc)
+    yield f"http://127.0.0.1:{port}"
+    p.stop()
+
+
+def test_list_and_describe(route_guide):
+    out = rgrpc("list", route_guide)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                                  "grpc.reflection.v1alpha.ServerReflection",
+                                  "routeguide.RouteGuide"]
+    out = rgrpc("list", route_guide, "routeguide.RouteGuide")
+    assert "routeguide.RouteGuide.RouteChat" in out.stdout.split()
+    out = rgrpc("describe", route_guide, "routeguide.RouteGuide")
+    assert "rpc ListFeatures(routeguide.Rectangle) returns (stream routeguide.Feature);" in out.stdout
+    out = rgrpc("describe", route_guide, "routeguide.Rectangle")
+    assert "routeguide.Point lo = 1;" in out.stdout
+    out = rgrpc("describe", route_guide, "routeguide.Nope")
+    assert out.returncode == 4 and "Nope" in out.stderr
+
+
+def test_call_every_kind(route_guide):
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/GetFeature",
+                "-d", '{"latitude": 410123457, "longitude": -732012989}')
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["name"] == "Birch Hollow Station"
+    rect = '{"lo":{"latitude":400000000,"longitude":-750000000},' \
+           '"hi":{"latitude":410000000,"longitude":-740000000}}'
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide.ListFeatures", "-d", rect)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 6 and json.loads(lines[0])["name"] == "Alder Crossing"
+    points = '{"latitude": 401000000, "longitude": -748000000}\n' \
+             '{"latitude": 410123457, "longitude": -732012989}\n'
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/RecordRoute", stdin=points)
+    summary = json.loads(out.stdout)
+    assert summary["pointCount"] == 2 and summary["featureCount"] == 2
+    notes = "".join(json.dumps({"location": {"latitude": 0, "longitude": lon}, "message": m}) + "\n"
+                    for m, lon in [("a", 1), ("b", 1), ("c", 1)])
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/RouteChat", stdin=notes)
+    assert [json.loads(l)["message"] for l in out.stdout.splitlines()] == ["a", "a", "b"]
+
+
+def test_errors_have_codes_and_name_the_problem(route_guide):
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/GetFeature", "-d", '{"lattitude": 1}')
+    assert out.returncode == 2 and "lattitude" in out.stderr
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/GetFeature", "-d", "{not json")
+    assert out.returncode == 2
+    out = rgrpc("call", route_guide, "routeguide.RouteGuide/Nope", "-d", "{}")
+    assert out.returncode == 4
+    out = rgrpc("call", "http://127.0.0.1:1", "a.B/C", "-d", "{}")
+    assert out.returncode == 3 and "UNAVAILABLE" in out.stderr
+
+
+def test_call_with_local_protos_metadata_and_verbose():
+    p, port = start_rust_server("user-info")
+    try:
+        out = rgrpc("call", f"http://127.0.0.1:{port}", "hello.UserInfo/Info",
+                    "--proto", "hello.proto", "-I", str(EXAMPLES / "user-info"),
+                    "-H", "x-trace: 1", "-v", "--timeout", "5s",
+                    "-d", '{"id": "7", "name": "王五"}')
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"message": "id: 7; name: 王五"}
+        assert "< grpc-status: OK" in out.stderr.splitlines()
+    finally:
+        p.stop()
+
+
+def test_health(route_guide):
+    out = rgrpc("health", route_guide)
+    assert out.returncode == 0 and out.stdout.strip() == "SERVING"
+    out = rgrpc("health", route_guide, "routeguide.RouteGuide")
+    assert out.returncode == 0
+    out = rgrpc("health", route_guide, "no.Such")
+    assert out.returncode == 1 and "NOT_FOUND" in out.stderr
+
+
+def test_cli_on_a_grpcio_server_with_grpcio_reflection(python_route_guide):
+    out = rgrpc("list", python_route_guide)
+    assert out.returncode == 0, out.stderr
+    assert "routeguide.RouteGuide" in out.stdout.split()
+    out = rgrpc("describe", python_route_guide, "routeguide.Feature")
+    assert "string name = 1;" in out.stdout
+    out = rgrpc("call", python_route_guide, "routeguide.RouteGuide/GetFeature",
+                "-d", '{"latitude": 410123457, "longitude": -732012989}')
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["name"] == "Birch Hollow Station"
+
+
+def test_grpcio_reflection_client_reads_our_reflection(route_guide):
+    from google.protobuf import descriptor_pool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase)
+    with grpc.insecure_channel(route_guide.removeprefix("http://")) as channel:
+        db = ProtoReflectionDescriptorDatabase(channel)
+        assert "routeguide.RouteGuide" in db.get_services()
+        pool = descriptor_pool.DescriptorPool(db)
+        service = pool.FindServiceByName("routeguide.RouteGuide")
+        assert [m.name for m in service.methods] == [
+            "GetFeature", "ListFeatures", "RecordRoute", "RouteChat"]
+        assert pool.FindMessageTypeByName("routeguide.RouteNote").fields_by_name["message"]
+
+
+def test_buf_curl_through_our_reflection(route_guide):
+    out = subprocess.run(
+        [BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+         "-d", '{"latitude": 410123457, "longitude": -732012989}',
+         f"{route_guide}/routeguide.RouteGuide/GetFeature"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["name"] == "Birch Hollow Station"
+
+
+def test_health_watch_sees_shutdown():
+    p, port = start_rust_server("route-guide")
+    sys.path.insert(0, str(GEN / "health"))
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    seen = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            watch = stub.Watch(health_pb2.HealthCheckRequest(service="routeguide.RouteGuide"))
+            seen.append(next(watch).status)
+            p.proc.send_signal(signal.SIGTERM)
+            seen.append(next(watch).status)
+            watch.cancel()
+    finally:
+        sys.path.remove(str(GEN / "health"))
+        p.stop()
+    assert seen == [health_pb2.HealthCheckResponse.SERVING,
+                    health_pb2.HealthCheckResponse.NOT_SERVING]
