@@ -166,3 +166,31 @@ def test_health_watch_sees_shutdown():
         p.stop()
     assert seen == [health_pb2.HealthCheckResponse.SERVING,
                     health_pb2.HealthCheckResponse.NOT_SERVING]
+
+
+def test_cli_over_tls_with_token_and_skip_verify():
+    import tempfile
+    certs = tempfile.mkdtemp(prefix="rgrpc-cli-certs-")
+    subprocess.run([binary("make-certs"), certs], check=True)
+    port = free_port()
+    p = Proc([binary("secure-greeter-server"), "--addr", f"127.0.0.1:{port}",
+              "--cert", f"{certs}/server.pem", "--key", f"{certs}/server.key",
+              "--token", "tk"], stderr=subprocess.DEVNULL)
+    wait_for_port(port, p.proc)
+    url = f"https://localhost:{port}"
+    auth = ["-H", "authorization: Bearer tk"]
+    try:
+        out = rgrpc("call", url, "secure.Greeter/SayHello", "--cacert", f"{certs}/ca.pem",
+                    *auth, "-d", '{"name": "cli"}')
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"message": "Hello, cli!"}
+        # The system roots do not know our test CA.
+        out = rgrpc("list", url, *auth)
+        assert out.returncode == 3 and "UnknownIssuer" in out.stderr, out.stderr
+        out = rgrpc("list", url, "--insecure-skip-verify", *auth)
+        assert out.returncode == 0 and "secure.Greeter" in out.stdout.split(), out.stderr
+        # Reflection is behind the same token check.
+        out = rgrpc("list", url, "--cacert", f"{certs}/ca.pem")
+        assert out.returncode == 4 and "UNAUTHENTICATED" in out.stderr, out.stderr
+    finally:
+        p.stop()

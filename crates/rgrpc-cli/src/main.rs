@@ -57,9 +57,6 @@ enum Command {
         /// Streaming requests read NDJSON from stdin when this is absent.
         #[arg(short = 'd', long = "data")]
         data: Option<String>,
-        /// Metadata to send, as 'key: value' (repeatable).
-        #[arg(short = 'H', long = "header")]
-        headers: Vec<String>,
         /// Give up after this long (e.g. 500ms, 5s, 1m).
         #[arg(long)]
         timeout: Option<String>,
@@ -102,9 +99,34 @@ struct Conn {
     /// The server name to verify and send as :authority.
     #[arg(long)]
     authority: Option<String>,
+    /// Accept any server certificate (development servers only: the connection is then open to
+    /// anyone on the path).
+    #[arg(long)]
+    insecure_skip_verify: bool,
     /// Plaintext (the default for http://; here for scripts that say so explicitly).
     #[arg(long)]
     plaintext: bool,
+    /// Metadata to send with every call, reflection included, as 'key: value' (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+}
+
+/// `-H 'key: value'` flags as metadata; `-bin` keys take their value's bytes.
+fn header_metadata(headers: &[String]) -> Outcome<rgrpc::MetadataMap> {
+    let mut metadata = rgrpc::MetadataMap::new();
+    for header in headers {
+        let (k, v) = header
+            .split_once(':')
+            .ok_or_else(|| Failure::usage(format!("header {header:?} is not 'key: value'")))?;
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        let inserted = if k.ends_with("-bin") {
+            metadata.append_bin(&k, v.as_bytes())
+        } else {
+            metadata.append(&k, v)
+        };
+        inserted.map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    Ok(metadata)
 }
 
 /// A failure, with the exit code of its class.
@@ -178,9 +200,19 @@ async fn channel(conn: &Conn) -> Outcome<Channel> {
         if let Some(name) = &conn.authority {
             tls = tls.domain_name(name);
         }
+        if conn.insecure_skip_verify {
+            tls = tls.danger_accept_invalid_certs(true);
+        }
         builder = builder
             .tls_config(tls)
             .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let headers = header_metadata(&conn.headers)?;
+    if !headers.is_empty() {
+        builder = builder.interceptor(move |_, metadata| {
+            metadata.extend(headers.clone());
+            Ok(())
+        });
     }
     builder
         .connect_lazy()
@@ -446,7 +478,6 @@ async fn call(
     conn: &Conn,
     method: &str,
     data: Option<&str>,
-    headers: &[String],
     timeout: Option<&str>,
     verbose: bool,
 ) -> Outcome {
@@ -464,19 +495,7 @@ async fn call(
     let path: rgrpc::codegen::PathAndQuery = format!("/{service}/{name}")
         .parse()
         .map_err(|_| Failure::usage("bad method path"))?;
-    let mut metadata = rgrpc::MetadataMap::new();
-    for header in headers {
-        let (k, v) = header
-            .split_once(':')
-            .ok_or_else(|| Failure::usage(format!("header {header:?} is not 'key: value'")))?;
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        let inserted = if k.ends_with("-bin") {
-            metadata.append_bin(&k, v.as_bytes())
-        } else {
-            metadata.append(&k, v)
-        };
-        inserted.map_err(|e| Failure::usage(e.to_string()))?;
-    }
+    let metadata = rgrpc::MetadataMap::new();
     let timeout = timeout.map(parse_duration).transpose()?;
     fn decorate<T>(
         message: T,
@@ -588,20 +607,9 @@ async fn main() -> ExitCode {
             conn,
             method,
             data,
-            headers,
             timeout,
             verbose,
-        } => {
-            call(
-                conn,
-                method,
-                data.as_deref(),
-                headers,
-                timeout.as_deref(),
-                *verbose,
-            )
-            .await
-        }
+        } => call(conn, method, data.as_deref(), timeout.as_deref(), *verbose).await,
         Command::Health { conn, service } => health(conn, service.as_deref()).await,
     };
     match outcome {

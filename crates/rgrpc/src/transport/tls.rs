@@ -145,6 +145,7 @@ pub struct ClientTlsConfig {
     native_roots: bool,
     domain: Option<String>,
     identity: Option<Identity>,
+    skip_verification: bool,
 }
 
 impl ClientTlsConfig {
@@ -169,6 +170,15 @@ impl ClientTlsConfig {
     /// instead of the target's host (what grpc calls `ssl_target_name_override`).
     pub fn domain_name(mut self, name: impl Into<String>) -> ClientTlsConfig {
         self.domain = Some(name.into());
+        self
+    }
+
+    /// Accepts any server certificate, without checking who signed it or whom it names. For
+    /// talking to a development server by hand (`rgrpc --insecure-skip-verify`); never for
+    /// production: anyone on the path can then read and change the traffic. The handshake's
+    /// signatures are still checked.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> ClientTlsConfig {
+        self.skip_verification = yes;
         self
     }
 
@@ -200,8 +210,14 @@ impl ClientTlsConfig {
         }
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| tls_error("TLS versions", e))?
-            .with_root_certificates(roots);
+            .map_err(|e| tls_error("TLS versions", e))?;
+        let builder = if self.skip_verification {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+        } else {
+            builder.with_root_certificates(roots)
+        };
         let mut config = match &self.identity {
             None => builder.with_no_client_auth(),
             Some(id) => builder
@@ -234,4 +250,53 @@ pub(crate) fn peer_chain(certs: Option<&[CertificateDer<'_>]>) -> Option<Arc<[Ve
             .collect::<Vec<_>>()
             .into()
     })
+}
+
+/// The verifier behind `danger_accept_invalid_certs`: any chain and name, but real signatures.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
