@@ -14,6 +14,15 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "rgrpc feature combinations (each additive feature alone, none, all)"
+for features in "--no-default-features" "--no-default-features --features gzip" \
+  "--no-default-features --features deflate" "--no-default-features --features zstd" \
+  "--no-default-features --features tls" "--no-default-features --features tower" \
+  "--all-features"; do
+  # shellcheck disable=SC2086
+  cargo clippy --quiet -p rgrpc $features -- -D warnings
+done
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

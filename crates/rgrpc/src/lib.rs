@@ -30,6 +30,7 @@
 //! | `deflate` | yes | zlib deflate message compression |
 //! | `zstd` | yes | Zstandard message compression |
 //! | `tls` | no | TLS and mutual TLS with rustls: `ServerTlsConfig`, `ClientTlsConfig`, `https://` |
+//! | `tower` | no | `tower` layers around every server call: `server::Builder::layer` |
 
 #![deny(missing_docs)]
 

@@ -269,9 +269,23 @@ async fn handle_call(
                 encoding,
                 shared: shared.clone(),
             };
+            #[cfg(feature = "tower")]
+            if let Some(layered) = &shared.layered {
+                return finish(
+                    &shared,
+                    path,
+                    started,
+                    layered(call, service.clone(), method, path).await,
+                );
+            }
             service.call(method, call).await
         }
     };
+    finish(&shared, path, started, code);
+}
+
+/// Tells interceptors how a call ended.
+fn finish(shared: &Shared, path: &str, started: Option<Instant>, code: crate::Code) {
     if let Some(started) = started {
         let elapsed = started.elapsed();
         for interceptor in &shared.interceptors {

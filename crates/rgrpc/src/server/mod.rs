@@ -9,10 +9,14 @@ mod conn;
 mod context;
 mod interceptor;
 mod router;
+#[cfg(feature = "tower")]
+mod tower_glue;
 
 pub use call::{ResponseStream, ServerCall, StreamSender};
 pub use context::Context;
 pub use interceptor::{CallInfo, Interceptor};
+#[cfg(feature = "tower")]
+pub use tower_glue::{Dispatch, TowerRequest};
 
 pub(crate) use call::{bidi_streaming, client_streaming, server_streaming, unary};
 pub(crate) use conn::respond_status;
@@ -108,6 +112,8 @@ pub(crate) struct Shared {
     pub(crate) force: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) interceptors: Vec<Box<dyn Interceptor>>,
+    #[cfg(feature = "tower")]
+    pub(crate) layered: Option<tower_glue::Layered>,
 }
 
 /// Builds a server: limits, then services, then `serve*`.
@@ -117,6 +123,8 @@ pub struct Builder {
     router: Router,
     interceptors: Vec<Box<dyn Interceptor>>,
     on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    #[cfg(feature = "tower")]
+    layered: Option<tower_glue::Layered>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::ServerTlsConfig>,
 }
@@ -240,6 +248,23 @@ impl Builder {
         self
     }
 
+    /// Runs every call through a `tower` layer (use `tower::ServiceBuilder` to stack several),
+    /// after interceptors and before the handler. See [`Dispatch`] for how refusals become
+    /// statuses.
+    #[cfg(feature = "tower")]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<Dispatch>,
+        L::Service:
+            tower_service::Service<TowerRequest, Response = crate::Code> + Clone + Send + 'static,
+        <L::Service as tower_service::Service<TowerRequest>>::Future: Send + 'static,
+        <L::Service as tower_service::Service<TowerRequest>>::Error:
+            Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        self.layered = Some(tower_glue::erase(layer));
+        self
+    }
+
     /// Adds an interceptor, run around every call in the order added.
     pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
         self.interceptors.push(Box::new(interceptor));
@@ -306,6 +331,8 @@ impl Builder {
             force: CancellationToken::new(),
             tasks: TaskTracker::new(),
             interceptors: self.interceptors,
+            #[cfg(feature = "tower")]
+            layered: self.layered,
         });
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
         let slots = shared
