@@ -467,6 +467,16 @@ async fn read_requests(
     }
 }
 
+/// With `-v`, the trailers and the final status of a successful call.
+fn print_end(verbose: bool, trailers: Option<&rgrpc::MetadataMap>) {
+    if verbose {
+        if let Some(t) = trailers {
+            print_metadata("< trailer", t);
+        }
+        eprintln!("< grpc-status: OK");
+    }
+}
+
 fn print_metadata(label: &str, metadata: &rgrpc::MetadataMap) {
     for (key, value) in metadata.iter() {
         eprintln!("{label} {key}: {}", String::from_utf8_lossy(value));
@@ -514,6 +524,13 @@ async fn call(
     let with = |message: DynamicMessage| decorate(message, &metadata, timeout);
     let pretty = std::io::stdout().is_terminal();
     let output = method.output();
+    // A method that takes one message gets the first given, or an empty one.
+    let single = |requests: Vec<DynamicMessage>| {
+        requests
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| DynamicMessage::new(method.input()))
+    };
     match (method.is_client_streaming(), method.is_server_streaming()) {
         (false, false) | (true, false) => {
             let response = if method.is_client_streaming() {
@@ -521,10 +538,7 @@ async fn call(
                     .client_streaming::<_, DynamicMessage, RawMessage>(path, with_streams(requests))
                     .await
             } else {
-                let message = requests
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| DynamicMessage::new(method.input()));
+                let message = single(requests);
                 channel
                     .unary::<DynamicMessage, RawMessage>(path, with(message))
                     .await
@@ -535,10 +549,7 @@ async fn call(
             }
             let trailers = response.trailers().clone();
             print_message(&output, response.into_inner(), pretty)?;
-            if verbose {
-                print_metadata("< trailer", &trailers);
-                eprintln!("< grpc-status: OK");
-            }
+            print_end(verbose, Some(&trailers));
             Ok(())
         }
         (client_streaming, true) => {
@@ -547,10 +558,7 @@ async fn call(
                     .streaming::<_, DynamicMessage, RawMessage>(path, with_streams(requests))
                     .await
             } else {
-                let message = requests
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| DynamicMessage::new(method.input()));
+                let message = single(requests);
                 channel
                     .server_streaming::<DynamicMessage, RawMessage>(path, with(message))
                     .await
@@ -563,12 +571,7 @@ async fn call(
             while let Some(message) = stream.message().await.map_err(|s| Failure::status(&s))? {
                 print_message(&output, message, pretty)?;
             }
-            if verbose {
-                if let Some(t) = stream.trailers() {
-                    print_metadata("< trailer", t);
-                }
-                eprintln!("< grpc-status: OK");
-            }
+            print_end(verbose, stream.trailers());
             Ok(())
         }
     }
