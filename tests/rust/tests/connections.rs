@@ -208,3 +208,28 @@ async fn old_connections_get_goaway_but_finish_their_calls() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_speaks_is_dropped_after_the_handshake_timeout() {
+    let builder = echo_server(EchoService::default()).handshake_timeout(Duration::from_millis(200));
+    let server = TestServer::start(builder).await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    // The server sends its SETTINGS, then closes the connection when no preface comes.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the silent connection was never closed");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // Other clients are served as usual.
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    assert!(client.unary(req("ok")).await.is_ok());
+    server.stop().await;
+}
