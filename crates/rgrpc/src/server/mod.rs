@@ -2,7 +2,8 @@
 //!
 //! One task per connection drives HTTP/2; one task per call runs the handler. Routing is by
 //! `:path`. Graceful shutdown sends GOAWAY, stops accepting, lets in-flight calls finish for a
-//! grace period and then cancels them. TLS is not handled at this level.
+//! grace period and then cancels them. TLS sessions are configured in `transport/`; this module
+//! only runs their handshake, per connection.
 
 mod call;
 mod conn;
