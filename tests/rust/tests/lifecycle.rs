@@ -344,3 +344,26 @@ async fn oversized_header_block_is_refused_and_the_connection_lives_on() {
     assert!(client.unary(req("small")).await.is_ok());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_response_over_the_server_send_limit_is_resource_exhausted() {
+    let builder = echo_server(EchoService::default()).max_send_message_size(1000);
+    let server = TestServer::start(builder).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let mut big = req("big");
+    big.reply_size = 2000;
+    let status = client.unary(big).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+    assert!(status.message().contains("send limit"), "{status}");
+    // Streams too: the first oversized message ends the call with the same status.
+    let mut stream_req = req("s");
+    stream_req.count = 3;
+    stream_req.reply_size = 2000;
+    let mut stream = client.server_stream(stream_req).await.unwrap().into_inner();
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+    let mut small = req("small");
+    small.reply_size = 500;
+    assert!(client.unary(small).await.is_ok());
+    server.stop().await;
+}
