@@ -50,14 +50,13 @@ impl Files {
         }
         let full = self.root.join(path);
         // A symlink under the root must not lead out of it either.
-        if let Some(parent) = full.parent() {
-            if let Ok(real) = parent.canonicalize() {
-                if !real.starts_with(&self.root) {
-                    return Err(Status::permission_denied(format!(
-                        "{name:?} leads outside the server's root"
-                    )));
-                }
-            }
+        if let Some(parent) = full.parent()
+            && let Ok(real) = parent.canonicalize()
+            && !real.starts_with(&self.root)
+        {
+            return Err(Status::permission_denied(format!(
+                "{name:?} leads outside the server's root"
+            )));
         }
         Ok(full)
     }

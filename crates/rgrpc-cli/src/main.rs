@@ -76,8 +76,13 @@ enum Command {
 /// Where and how to connect, and where the schema comes from.
 #[derive(Args, Debug, Clone)]
 struct Conn {
-    /// The server, e.g. `http://127.0.0.1:50051` or `https://example.com:443`.
+    /// The target: `http://127.0.0.1:50051`, `https://example.com:443`, `host:port`,
+    /// `dns:///host:port`, `ipv4:10.0.0.1:50051,10.0.0.2:50051`, `ipv6:[::1]:50051`,
+    /// `unix:/path/to.sock` or `unix-abstract:name`.
     addr: String,
+    /// A service config (gRFC A2 JSON, or `@FILE`): load balancing, timeouts, retries.
+    #[arg(long = "service-config")]
+    service_config: Option<String>,
     /// Read the schema from these .proto files instead of server reflection.
     #[arg(long = "proto")]
     protos: Vec<String>,
@@ -174,11 +179,16 @@ fn read_file(path: &str) -> Outcome<Vec<u8>> {
 }
 
 async fn channel(conn: &Conn) -> Outcome<Channel> {
-    let mut addr = conn.addr.clone();
-    if !addr.contains("://") && !addr.starts_with("unix:") {
-        addr = format!("http://{addr}");
-    }
+    let addr = conn.addr.clone();
     let mut builder = Channel::builder(&addr).map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(config) = &conn.service_config {
+        let json = match config.strip_prefix('@') {
+            Some(path) => String::from_utf8(read_file(path)?)
+                .map_err(|_| Failure::usage(format!("{path} is not UTF-8")))?,
+            None => config.clone(),
+        };
+        builder = builder.default_service_config(json);
+    }
     let tls_wanted =
         conn.tls || addr.starts_with("https://") || conn.cacert.is_some() || conn.cert.is_some();
     if tls_wanted && !conn.plaintext {
@@ -206,6 +216,10 @@ async fn channel(conn: &Conn) -> Outcome<Channel> {
         builder = builder
             .tls_config(tls)
             .map_err(|e| Failure::usage(e.to_string()))?;
+    } else if let Some(name) = &conn.authority {
+        builder = builder
+            .authority(name.clone())
+            .map_err(|e| Failure::usage(e.to_string()))?;
     }
     let headers = header_metadata(&conn.headers)?;
     if !headers.is_empty() {
@@ -214,9 +228,13 @@ async fn channel(conn: &Conn) -> Outcome<Channel> {
             Ok(())
         });
     }
-    builder
-        .connect_lazy()
-        .map_err(|e| Failure::connect(e.to_string()))
+    builder.connect_lazy().map_err(|e| {
+        if e.is_config() || e.is_invalid_address() {
+            Failure::usage(e.to_string())
+        } else {
+            Failure::connect(e.to_string())
+        }
+    })
 }
 
 /// The schema: local files if given, else whatever reflection tells about `symbols`.

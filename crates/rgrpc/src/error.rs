@@ -7,10 +7,13 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
-type Source = Box<dyn StdError + Send + Sync + 'static>;
+type Source = Arc<dyn StdError + Send + Sync + 'static>;
 
-/// An error outside a call.
+/// An error outside a call. Cheap to clone: a channel keeps the last connection error to
+/// report it to every call that fails for it.
+#[derive(Clone)]
 pub struct Error {
     kind: Kind,
     message: String,
@@ -25,6 +28,7 @@ pub(crate) enum Kind {
     Connect,
     Handshake,
     Timeout,
+    Config,
 }
 
 impl Error {
@@ -36,9 +40,21 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_source(mut self, source: impl Into<Source>) -> Error {
-        self.source = Some(source.into());
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Error {
+        self.source = Some(Arc::from(source.into()));
         self
+    }
+
+    /// An error of the same kind that says `message` first and has `self` as its source.
+    pub(crate) fn wrap(&self, message: String) -> Error {
+        Error {
+            kind: self.kind,
+            message,
+            source: Some(Arc::new(self.clone())),
+        }
     }
 
     /// The address or URI could not be parsed or is not supported.
@@ -69,6 +85,11 @@ impl Error {
     /// The operation took longer than its timeout.
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
+    }
+
+    /// A configuration (a service config, say) was refused.
+    pub fn is_config(&self) -> bool {
+        self.kind == Kind::Config
     }
 }
 
@@ -104,7 +125,7 @@ impl StdError for Error {
 impl From<Error> for crate::Status {
     fn from(err: Error) -> crate::Status {
         let code = match err.kind {
-            Kind::InvalidAddress => crate::Code::InvalidArgument,
+            Kind::InvalidAddress | Kind::Config => crate::Code::InvalidArgument,
             Kind::Timeout => crate::Code::DeadlineExceeded,
             _ => crate::Code::Unavailable,
         };

@@ -16,7 +16,7 @@ pub struct Request<T> {
     metadata: MetadataMap,
     message: T,
     timeout: Option<Duration>,
-    wait_for_ready: bool,
+    wait_for_ready: Option<bool>,
     compression: Option<Encoding>,
     message_compressed: bool,
     bearer: Option<String>,
@@ -30,7 +30,7 @@ impl<T> Request<T> {
             metadata: MetadataMap::new(),
             message,
             timeout: None,
-            wait_for_ready: false,
+            wait_for_ready: None,
             compression: None,
             message_compressed: false,
             bearer: None,
@@ -43,7 +43,7 @@ impl<T> Request<T> {
             metadata,
             message,
             timeout: None,
-            wait_for_ready: false,
+            wait_for_ready: None,
             compression: None,
             message_compressed: false,
             bearer: None,
@@ -94,12 +94,18 @@ impl<T> Request<T> {
 
     /// Client side: instead of failing at once while the channel cannot connect, wait until it
     /// can (or the deadline passes).
+    /// This overrides the method's `waitForReady` from the service config.
     pub fn set_wait_for_ready(&mut self, wait: bool) {
-        self.wait_for_ready = wait;
+        self.wait_for_ready = Some(wait);
     }
 
     /// Whether [`Request::set_wait_for_ready`] is on.
     pub fn wait_for_ready(&self) -> bool {
+        self.wait_for_ready.unwrap_or(false)
+    }
+
+    /// The explicit wait-for-ready choice, if the caller made one.
+    pub(crate) fn wait_for_ready_choice(&self) -> Option<bool> {
         self.wait_for_ready
     }
 

@@ -142,14 +142,18 @@ impl fmt::Display for Code {
 /// The outcome of a failed call: a code, a message, optional binary details and trailing metadata.
 ///
 /// The fields live behind one box, so `Result<T, Status>` stays small on the hot path.
+#[derive(Clone)]
 pub struct Status(Box<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     code: Code,
     message: String,
     details: Bytes,
     metadata: MetadataMap,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
+    /// `grpc-retry-pushback-ms` as received, for the retry layer.
+    pushback: Option<HeaderValue>,
 }
 
 macro_rules! constructors {
@@ -172,6 +176,7 @@ impl Status {
             details: Bytes::new(),
             metadata: MetadataMap::new(),
             source: None,
+            pushback: None,
         }))
     }
 
@@ -244,8 +249,13 @@ impl Status {
 
     /// Attaches the error that caused this status, for logging; it never crosses the wire.
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Status {
-        self.0.source = Some(source.into());
+        self.0.source = Some(std::sync::Arc::from(source.into()));
         self
+    }
+
+    /// The server's `grpc-retry-pushback-ms`, as it arrived with this status.
+    pub(crate) fn retry_pushback(&self) -> Option<&HeaderValue> {
+        self.0.pushback.as_ref()
     }
 
     /// Maps an `h2` error to a status: a stream reset by the peer with CANCEL is `CANCELLED`,
@@ -304,6 +314,7 @@ impl Status {
             .map(Bytes::from)
             .unwrap_or_default();
         let mut status = Status::with_details(code, message, details);
+        status.0.pushback = headers.get("grpc-retry-pushback-ms").cloned();
         status.0.metadata = MetadataMap::from_headers(headers.clone());
         Some(Err(status))
     }
@@ -438,12 +449,13 @@ pub(crate) fn percent_decode(raw: &[u8]) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
-        if raw[i] == b'%' && i + 2 < raw.len() {
-            if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if raw[i] == b'%'
+            && i + 2 < raw.len()
+            && let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(raw[i]);
         i += 1;

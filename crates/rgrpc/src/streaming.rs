@@ -49,6 +49,17 @@ pub(crate) struct ClientSide {
     pub(crate) sender: Option<tokio::task::JoinHandle<()>>,
     /// An error the request sender hit, which explains a reset the reader then sees.
     pub(crate) send_error: Option<Arc<Mutex<Option<Status>>>>,
+    /// The picker's hook, told how the call ended.
+    pub(crate) on_end: Option<crate::client::balancer::OnEnd>,
+}
+
+impl ClientSide {
+    /// Tells the picker's hook, once, how the call ended.
+    pub(crate) fn end(&mut self, code: crate::Code) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(&crate::client::balancer::CallEnd::new(code));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +98,10 @@ impl<T> Streaming<T> {
         trailers_only: Option<MetadataMap>,
     ) -> Streaming<T> {
         let done = trailers_only.is_some();
+        let mut side = side;
+        if done {
+            side.end(crate::Code::Ok);
+        }
         Streaming {
             head: None,
             headers: None,
@@ -136,10 +151,10 @@ impl<T> Streaming<T> {
 
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
         self.state = State::Done;
-        if let Some(client) = &mut self.client {
-            if let Some(sender) = client.sender.take() {
-                sender.abort();
-            }
+        if let Some(client) = &mut self.client
+            && let Some(sender) = client.sender.take()
+        {
+            sender.abort();
         }
         Poll::Ready(Some(Err(status)))
     }
@@ -168,17 +183,17 @@ impl<T: prost::Message + Default> Streaming<T> {
         let Some(head) = self.head.as_mut() else {
             return Poll::Ready(Ok(()));
         };
-        if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut()) {
-            if deadline.as_mut().poll(cx).is_ready() {
-                self.head = None;
-                self.state = State::Done;
-                return Poll::Ready(Err(Status::deadline_exceeded("deadline exceeded")));
-            }
+        if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut())
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            self.head = None;
+            self.state = State::Done;
+            return Poll::Ready(Err(Status::deadline_exceeded("deadline exceeded")));
         }
         let response = ready!(Pin::new(head).poll(cx));
         self.head = None;
         let result = match response {
-            Ok(response) => crate::client::read_head(response),
+            Ok(response) => crate::client::call::attempt::read_head(response),
             Err(err) => Err(self.h2_status(err)),
         };
         match result {
@@ -187,6 +202,9 @@ impl<T: prost::Message + Default> Streaming<T> {
                 self.headers = Some(head.metadata);
                 self.body = Some(head.body);
                 if let Some(trailers) = head.trailers_only {
+                    if let Some(client) = &mut self.client {
+                        client.end(crate::Code::Ok);
+                    }
                     self.trailers = Some(trailers);
                     self.state = State::Done;
                 } else {
@@ -229,10 +247,10 @@ impl<T: prost::Message + Default> Streaming<T> {
                         Ok(None) => {}
                         Err(err) => return self.fail(err.into()),
                     }
-                    if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut()) {
-                        if deadline.as_mut().poll(cx).is_ready() {
-                            return self.fail(Status::deadline_exceeded("deadline exceeded"));
-                        }
+                    if let Some(deadline) = self.client.as_mut().and_then(|c| c.deadline.as_mut())
+                        && deadline.as_mut().poll(cx).is_ready()
+                    {
+                        return self.fail(Status::deadline_exceeded("deadline exceeded"));
                     }
                     let Some(body) = self.body.as_mut() else {
                         return Poll::Ready(None);
@@ -280,6 +298,9 @@ impl<T: prost::Message + Default> Streaming<T> {
                     match Status::from_trailers(&headers) {
                         Some(Ok(())) => {
                             self.trailers = Some(MetadataMap::from_headers(headers));
+                            if let Some(client) = &mut self.client {
+                                client.end(crate::Code::Ok);
+                            }
                             return Poll::Ready(None);
                         }
                         Some(Err(status)) => return self.fail(status),
@@ -307,8 +328,11 @@ impl<T> Unpin for Streaming<T> {}
 
 impl<T> Drop for Streaming<T> {
     fn drop(&mut self) {
-        if let Some(sender) = self.client.as_mut().and_then(|c| c.sender.take()) {
-            sender.abort();
+        if let Some(client) = self.client.as_mut() {
+            if let Some(sender) = client.sender.take() {
+                sender.abort();
+            }
+            client.end(crate::Code::Cancelled);
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Observed {
 #[derive(Debug, Clone, Default)]
 pub struct EchoService {
     pub observed: Arc<Observed>,
+    /// Sent back as `x-server-id` on unary calls, to tell servers apart.
+    pub server_id: Option<String>,
 }
 
 fn reply(req: &EchoRequest, index: u32) -> EchoResponse {
@@ -93,6 +95,9 @@ impl echo::Echo for EchoService {
                 .metadata_mut()
                 .insert("x-request-compressed", "true")
                 .unwrap();
+        }
+        if let Some(id) = &self.server_id {
+            response.metadata_mut().insert("x-server-id", id).unwrap();
         }
         if let Some(v) = echo_header {
             response.metadata_mut().insert("x-echo", &v).unwrap();

@@ -1,32 +1,57 @@
-//! The client: a `Channel` to one target, shared by clones, multiplexing calls over one HTTP/2
-//! connection that it opens lazily and reopens after a failure with backoff.
+//! The client: a [`Channel`] to a target, shared by clones, spreading calls over the servers
+//! its resolver finds.
 //!
-//! A call takes the current connection's `h2` sender (a cheap clone) and talks to the socket's
-//! task directly: there is no queue or extra task between the caller and the connection. Load
-//! balancing across several addresses is not handled at this level.
+//! ```text
+//! target ─▶ resolver ─▶ addresses + service config ─▶ balancer ─▶ subchannels ─▶ picker
+//! target.rs resolver/                                 balancer/    subchannel.rs   (per call)
+//! ```
+//!
+//! A call asks the current picker for a READY subchannel (no lock, no queueing task between the
+//! caller and the socket), runs an attempt on its connection (`call/attempt.rs`), and the retry
+//! layer (`call/retry.rs`) decides whether another attempt follows. The control task
+//! (`control.rs`) runs the resolver and the balancer one event at a time.
 
 mod backoff;
-mod call;
-mod connection;
+pub mod balancer;
+pub(crate) mod call;
+mod connector;
+pub(crate) mod control;
+pub mod resolver;
+pub mod service_config;
+mod subchannel;
+pub mod target;
+#[cfg(test)]
+mod testing;
 
+pub use balancer::ConnectivityState;
 pub use call::IntoStreamingRequest;
-pub(crate) use call::read_head;
+pub use resolver::{DnsOptions, ManualResolver};
+pub use service_config::ServiceConfig;
+pub use target::Target;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::codec::Encoding;
 use crate::error::{Error, Kind};
 use crate::http2::settings::*;
-use connection::{Connector, Target};
+use call::retry::{DEFAULT_CHANNEL_BUFFER, DEFAULT_PER_CALL_BUFFER};
+use target::invalid_target;
 
-/// A connection to one gRPC server, cheap to clone; clones share the connection.
+/// A channel to a target: its resolver, balancer and connections. Cheap to clone; clones share
+/// everything. The last clone dropped closes it.
 #[derive(Clone, Debug)]
 pub struct Channel {
-    inner: Arc<connection::Inner>,
+    shared: Arc<control::Shared>,
+    _owner: Arc<Owner>,
 }
+
+/// Stops the control task when the last clone of a channel is dropped.
+#[derive(Debug)]
+struct Owner(#[allow(dead_code)] DropGuard);
 
 /// Settings of a channel.
 #[derive(Clone)]
@@ -44,6 +69,8 @@ pub(crate) struct ChannelConfig {
     pub(crate) allow_insecure_credentials: bool,
     pub(crate) interceptors: Vec<Arc<Interceptor>>,
     pub(crate) keepalive: Option<crate::KeepaliveConfig>,
+    pub(crate) per_call_buffer: usize,
+    pub(crate) channel_buffer: usize,
 }
 
 /// A client interceptor: sees each call's path and metadata before it is sent, may add to the
@@ -79,14 +106,19 @@ impl Default for ChannelConfig {
             allow_insecure_credentials: false,
             interceptors: Vec::new(),
             keepalive: None,
+            per_call_buffer: DEFAULT_PER_CALL_BUFFER,
+            channel_buffer: DEFAULT_CHANNEL_BUFFER,
         }
     }
 }
 
 impl Channel {
-    /// Connects to `target` with default settings, waiting for the connection.
+    /// Connects to `target` with default settings, waiting until it is READY (or has failed).
     ///
-    /// Targets: `http://host:port`, `host:port`, `http://[::1]:50051`, `unix:/path/to.sock`.
+    /// Targets (grpc's `doc/naming.md`): `host:port`, `http://host:port`, `https://host:port`,
+    /// `dns:[//dns-server/]host[:port]`, `unix:path`, `unix:///absolute/path`,
+    /// `unix-abstract:name`, `ipv4:addr:port[,addr:port...]`, `ipv6:[addr]:port[,...]`, and
+    /// the schemes of resolvers registered with [`Builder::resolver`].
     pub async fn connect(target: &str) -> Result<Channel, Error> {
         Channel::builder(target)?.connect().await
     }
@@ -94,19 +126,45 @@ impl Channel {
     /// A builder for a channel to `target`.
     pub fn builder(target: &str) -> Result<Builder, Error> {
         Ok(Builder {
+            raw_target: target.to_owned(),
             target: Target::parse(target)?,
             config: ChannelConfig::default(),
+            resolvers: resolver::Registry::default(),
+            balancers: balancer::Registry::default(),
+            default_service_config: None,
+            authority: None,
             #[cfg(feature = "tls")]
             tls: None,
         })
+    }
+
+    /// The channel's connectivity state; with `try_to_connect`, an IDLE channel starts
+    /// connecting.
+    pub fn state(&self, try_to_connect: bool) -> ConnectivityState {
+        self.shared.state(try_to_connect)
+    }
+
+    /// Waits until the state differs from `from`, and returns the new state.
+    pub async fn wait_for_state_change(&self, from: ConnectivityState) -> ConnectivityState {
+        self.shared.changed_from(from).await
+    }
+
+    /// The target this channel was built for.
+    pub fn target(&self) -> &Target {
+        &self.shared.target
     }
 }
 
 /// Settings for a [`Channel`], then `connect` or `connect_lazy`.
 #[derive(Clone)]
 pub struct Builder {
-    target: (Target, Scheme, Authority),
+    raw_target: String,
+    target: Target,
     config: ChannelConfig,
+    resolvers: resolver::Registry,
+    balancers: balancer::Registry,
+    default_service_config: Option<String>,
+    authority: Option<String>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::ClientTlsConfig>,
 }
@@ -114,9 +172,10 @@ pub struct Builder {
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
-            .field("target", &self.target.0)
-            .field("authority", &self.target.2)
-            .finish()
+            .field("target", &self.raw_target)
+            .field("resolvers", &self.resolvers)
+            .field("balancers", &self.balancers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -205,13 +264,71 @@ impl Builder {
         tls: crate::transport::tls::ClientTlsConfig,
     ) -> Result<Self, Error> {
         if let Some(domain) = tls.domain() {
-            let port = self.target.2.port_u16().unwrap_or(443);
-            self.target.2 = format!("{domain}:{port}")
-                .parse()
+            let port = self
+                .target
+                .default_authority()
+                .parse::<Authority>()
+                .ok()
+                .and_then(|a| a.port_u16())
+                .unwrap_or(443);
+            let authority = format!("{domain}:{port}");
+            authority
+                .parse::<Authority>()
                 .map_err(|_| invalid_target(domain, "not a valid authority"))?;
+            self.authority = Some(authority);
         }
-        self.target.1 = Scheme::HTTPS;
         self.tls = Some(tls);
+        Ok(self)
+    }
+
+    /// Registers a resolver for its scheme (replacing a built-in one of the same scheme), so
+    /// that targets like `myscheme:///name` resolve through it.
+    pub fn resolver(mut self, builder: impl resolver::ResolverBuilder) -> Self {
+        self.resolvers.add(Arc::new(builder));
+        self
+    }
+
+    /// Settings of the DNS resolver: minimum re-resolution interval, TXT service configs.
+    pub fn dns_options(mut self, options: DnsOptions) -> Self {
+        self.resolvers.dns = options;
+        self
+    }
+
+    /// Registers a load-balancing policy, which a service config can then name in
+    /// `loadBalancingConfig`.
+    pub fn balancer(mut self, builder: impl balancer::BalancerBuilder) -> Self {
+        self.balancers.add(Arc::new(builder));
+        self
+    }
+
+    /// The service config (gRFC A2 JSON) used while the resolver provides none: load balancing,
+    /// per-method timeouts, wait-for-ready, message limits, retry and hedging policies, retry
+    /// throttling. Checked when the channel is built.
+    pub fn default_service_config(mut self, json: impl Into<String>) -> Self {
+        self.default_service_config = Some(json.into());
+        self
+    }
+
+    /// Largest request a call keeps to replay it on a retry (default 256 KiB); a larger one
+    /// is committed at once and not retried.
+    pub fn per_call_retry_buffer(mut self, bytes: usize) -> Self {
+        self.config.per_call_buffer = bytes;
+        self
+    }
+
+    /// Request bytes all calls of the channel may keep for retries at once (default 16 MiB).
+    pub fn retry_buffer(mut self, bytes: usize) -> Self {
+        self.config.channel_buffer = bytes;
+        self
+    }
+
+    /// The `:authority` calls carry, instead of the one the target implies.
+    pub fn authority(mut self, authority: impl Into<String>) -> Result<Self, Error> {
+        let authority = authority.into();
+        authority
+            .parse::<Authority>()
+            .map_err(|_| invalid_target(&authority, "not a valid authority"))?;
+        self.authority = Some(authority);
         Ok(self)
     }
 
@@ -221,23 +338,73 @@ impl Builder {
         self
     }
 
-    /// Connects now, failing if the first attempt fails.
+    /// Builds the channel and waits until it is READY; fails with the reason if it reaches
+    /// TRANSIENT_FAILURE first (every address failed, or resolution did).
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.build()?;
-        channel.inner.connect_now().await?;
-        Ok(channel)
+        channel.shared.exit_idle();
+        let mut state = channel.state(false);
+        loop {
+            match state {
+                ConnectivityState::Ready => return Ok(channel),
+                ConnectivityState::TransientFailure | ConnectivityState::Shutdown => {
+                    return Err(channel.shared.last_error().unwrap_or_else(|| {
+                        Error::new(
+                            Kind::Connect,
+                            format!("cannot connect to {}", channel.target()),
+                        )
+                    }));
+                }
+                _ => state = channel.wait_for_state_change(state).await,
+            }
+        }
     }
 
-    /// A channel that connects on its first call. Fails only on a TLS configuration that cannot
-    /// be built (an unusable certificate, say).
+    /// A channel that connects on its first call. Fails only on a configuration that cannot be
+    /// used (a target without a resolver, a bad default service config, an unusable
+    /// certificate).
     pub fn connect_lazy(self) -> Result<Channel, Error> {
         self.build()
     }
 
     fn build(self) -> Result<Channel, Error> {
-        let (target, scheme, authority) = self.target;
+        let target = self.target;
+        let resolver = self.resolvers.builder(target.scheme()).ok_or_else(|| {
+            invalid_target(
+                &self.raw_target,
+                &format!(
+                    "no resolver for the scheme {:?}; register one with Builder::resolver",
+                    target.scheme()
+                ),
+            )
+        })?;
+        let default_config = self
+            .default_service_config
+            .as_deref()
+            .map(|json| ServiceConfig::parse(json, &self.balancers))
+            .transpose()
+            .map_err(|why| Error::new(Kind::Config, format!("default service config: {why}")))?;
+        let authority_text = self
+            .authority
+            .clone()
+            .unwrap_or_else(|| target.default_authority());
+        let authority: Authority = authority_text.parse().map_err(|_| {
+            invalid_target(
+                &self.raw_target,
+                "no valid :authority; set one with Builder::authority",
+            )
+        })?;
         #[cfg(feature = "tls")]
-        let tls = if scheme == Scheme::HTTPS {
+        let tls_wanted = target.is_tls() || self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls_wanted = false;
+        let scheme = if tls_wanted {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        #[cfg(feature = "tls")]
+        let tls = if tls_wanted {
             let config = self.tls.unwrap_or_default();
             let host = authority
                 .host()
@@ -248,25 +415,32 @@ impl Builder {
         } else {
             None
         };
-        let connector = Connector {
-            target,
+        let config = self.config;
+        let connector = Arc::new(connector::TransportConnector {
+            settings: crate::http2::handshake::ClientSettings {
+                stream_window: config.stream_window,
+                connection_window: config.connection_window,
+                max_header_list_size: config.max_header_list_size,
+                keepalive: config.keepalive,
+            },
+            connect_timeout: config.connect_timeout,
             #[cfg(feature = "tls")]
             tls,
+        });
+        let stop = CancellationToken::new();
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let start = control::Start {
+            events,
+            resolver,
+            balancers: self.balancers,
+            connector: Arc::new(connector),
+            default_config,
+            stop: stop.clone(),
         };
+        let shared = control::Shared::new(config, scheme, authority, target, events_tx, start);
         Ok(Channel {
-            inner: Arc::new(connection::Inner::new(
-                connector,
-                scheme,
-                authority,
-                self.config,
-            )),
+            shared: Arc::new(shared),
+            _owner: Arc::new(Owner(stop.drop_guard())),
         })
     }
-}
-
-pub(crate) fn invalid_target(target: &str, why: &str) -> Error {
-    Error::new(
-        Kind::InvalidAddress,
-        format!("invalid target {target:?}: {why}"),
-    )
 }

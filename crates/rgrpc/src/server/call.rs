@@ -440,12 +440,12 @@ where
         .map(|d| Box::pin(tokio::time::sleep_until(d.into())));
     let limit = shared.config.max_send_message;
     let result = poll_fn(|cx| {
-        if let Some(sleep) = expired.as_mut() {
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(SendError::Local(Status::deadline_exceeded(
-                    "deadline exceeded",
-                ))));
-            }
+        if let Some(sleep) = expired.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(SendError::Local(Status::deadline_exceeded(
+                "deadline exceeded",
+            ))));
         }
         outbound.poll_send(cx, &mut send, messages.as_mut(), limit, compression)
     })

@@ -11,7 +11,6 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{CallInfo, Context, ServerCall, Shared};
@@ -19,35 +18,6 @@ use crate::codec::{Encoding, RecvEncoding};
 use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
-
-/// A listener of some socket kind.
-pub(crate) trait Accept: Send {
-    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn accept(
-        &self,
-    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
-}
-
-pub(crate) struct TcpAccept(pub(crate) TcpListener);
-pub(crate) struct UnixAccept(pub(crate) UnixListener);
-
-impl Accept for TcpAccept {
-    type Io = TcpStream;
-    async fn accept(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
-        let (io, peer) = self.0.accept().await?;
-        // Small gRPC frames must not wait for Nagle's algorithm.
-        let _ = io.set_nodelay(true);
-        Ok((io, Some(peer)))
-    }
-}
-
-impl Accept for UnixAccept {
-    type Io = UnixStream;
-    async fn accept(&self) -> std::io::Result<(UnixStream, Option<SocketAddr>)> {
-        let (io, _) = self.0.accept().await?;
-        Ok((io, None))
-    }
-}
 
 /// A connection just accepted: TLS first when the server has it, then HTTP/2. The TLS handshake
 /// runs here, in the connection's own task, never in the accept loop.
@@ -62,24 +32,13 @@ pub(crate) async fn serve_accepted<IO>(
     #[cfg(feature = "tls")]
     if let Some(acceptor) = &shared.tls {
         let timeout = shared.config.handshake_timeout;
-        let tls = match tokio::time::timeout(timeout, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
-                tracing::debug!(?peer, error = %err, "TLS handshake failed");
+        match crate::transport::tls::server_handshake(acceptor, io, timeout).await {
+            Ok((tls, certs)) => return serve_connection(tls, peer, certs, shared, draining).await,
+            Err(err) => {
+                tracing::debug!(?peer, error = %err, "closing the connection");
                 return;
             }
-            Err(_) => {
-                tracing::debug!(?peer, "TLS handshake timed out");
-                return;
-            }
-        };
-        let (_, session) = tls.get_ref();
-        if !crate::transport::tls::negotiated_h2(session.alpn_protocol()) {
-            tracing::debug!(?peer, "TLS client did not negotiate h2 with ALPN; closing");
-            return;
         }
-        let certs = crate::transport::tls::peer_chain(session.peer_certificates());
-        return serve_connection(tls, peer, certs, shared, draining).await;
     }
     serve_connection(io, peer, None, shared, draining).await
 }
@@ -95,13 +54,7 @@ async fn serve_connection<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &shared.config;
-    let handshake = h2::server::Builder::new()
-        .max_concurrent_streams(config.max_concurrent_streams)
-        .max_header_list_size(config.max_header_list_size)
-        .initial_window_size(config.stream_window)
-        .initial_connection_window_size(config.connection_window)
-        .max_frame_size(config.max_frame_size)
-        .handshake(io);
+    let handshake = crate::http2::handshake::server(io, config);
     let mut conn = match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(err)) => {

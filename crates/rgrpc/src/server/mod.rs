@@ -23,7 +23,6 @@ pub(crate) use call::{bidi_streaming, client_streaming, server_streaming, unary}
 pub(crate) use conn::respond_status;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use crate::codec::Encoding;
 use crate::error::{Error, Kind};
 use crate::http2::settings::*;
+use crate::transport::listen::{Accept, TcpAccept, UnixAccept, bind_tcp};
 use router::Router;
 
 /// A future a service returns for one call.
@@ -300,7 +300,7 @@ impl Builder {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        self.run(conn::TcpAccept(listener), signal).await
+        self.run(TcpAccept(listener), signal).await
     }
 
     /// Serves on a Unix domain socket at `path` until `signal` completes.
@@ -313,10 +313,10 @@ impl Builder {
         let listener = UnixListener::bind(path).map_err(|e| {
             Error::new(Kind::Bind, format!("cannot listen on {}", path.display())).with_source(e)
         })?;
-        self.run(conn::UnixAccept(listener), signal).await
+        self.run(UnixAccept(listener), signal).await
     }
 
-    async fn run<A: conn::Accept>(
+    async fn run<A: Accept>(
         self,
         listener: A,
         signal: impl Future<Output = ()> + Send,
@@ -390,30 +390,4 @@ impl Builder {
         }
         Ok(())
     }
-}
-
-/// Binds a TCP listener, accepting `host:port` with an IP or a name (`[::]:50051`, `localhost:0`).
-pub(crate) async fn bind_tcp(addr: &str) -> Result<TcpListener, Error> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|e| {
-            Error::new(
-                Kind::InvalidAddress,
-                format!("cannot resolve listen address {addr:?}"),
-            )
-            .with_source(e)
-        })?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpListener::bind(a).await {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    let err = Error::new(Kind::Bind, format!("cannot listen on {addr}"));
-    Err(match last {
-        Some(e) => err.with_source(e),
-        None => err,
-    })
 }

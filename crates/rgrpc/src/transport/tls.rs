@@ -300,3 +300,59 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// The client side of a TLS handshake on `io`, with ALPN `h2` required. `peer` names the server
+/// in errors.
+pub(crate) async fn client_handshake<IO>(
+    connector: &tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+    io: IO,
+    peer: &(dyn std::fmt::Display + Sync),
+) -> Result<tokio_rustls::client::TlsStream<IO>, Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let tls = connector.connect(name, io).await.map_err(|e| {
+        Error::new(Kind::Handshake, format!("TLS handshake with {peer} failed")).with_source(e)
+    })?;
+    if !negotiated_h2(tls.get_ref().1.alpn_protocol()) {
+        return Err(Error::new(
+            Kind::Handshake,
+            format!("{peer} did not agree to HTTP/2 over TLS (ALPN h2)"),
+        ));
+    }
+    Ok(tls)
+}
+
+/// The server side of a TLS handshake on `io` within `timeout`, with ALPN `h2` required; the
+/// session and the client's certificate chain.
+pub(crate) async fn server_handshake<IO>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    io: IO,
+    timeout: std::time::Duration,
+) -> Result<(tokio_rustls::server::TlsStream<IO>, Option<Arc<[Vec<u8>]>>), Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            return Err(Error::new(Kind::Handshake, "TLS handshake failed").with_source(err));
+        }
+        Err(_) => {
+            return Err(Error::new(
+                Kind::Timeout,
+                format!("TLS handshake took longer than {timeout:?}"),
+            ));
+        }
+    };
+    let (_, session) = tls.get_ref();
+    if !negotiated_h2(session.alpn_protocol()) {
+        return Err(Error::new(
+            Kind::Handshake,
+            "TLS client did not negotiate h2 with ALPN",
+        ));
+    }
+    let certs = peer_chain(session.peer_certificates());
+    Ok((tls, certs))
+}

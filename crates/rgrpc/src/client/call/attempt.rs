@@ -1,0 +1,238 @@
+//! One attempt of a call: pick a subchannel, open an HTTP/2 stream on its connection, send the
+//! request head (with the time left of the call's deadline and the count of earlier attempts),
+//! and check the response head.
+//!
+//! An attempt knows nothing of retry policies; it reports how it failed, so that `retry.rs`
+//! and the call kinds can tell a call that never left the client from one the server refused
+//! unprocessed and from one that really failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::SendStream;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Uri, header};
+use tokio::time::Instant;
+
+use crate::client::balancer::Picked;
+use crate::client::control::Shared;
+use crate::client::subchannel::Transport;
+use crate::codec::{Encoding, RecvEncoding};
+use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::metadata::{MetadataMap, format_timeout};
+use crate::status::{Code, Status};
+
+/// The parts of a request that shape every attempt's head.
+pub(crate) struct CallHead {
+    pub(crate) path: PathAndQuery,
+    pub(crate) metadata: MetadataMap,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) wait_for_ready: bool,
+    pub(crate) compression: Encoding,
+    pub(crate) max_send: usize,
+    pub(crate) max_recv: usize,
+}
+
+/// How an attempt failed.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// The picker failed the call: no attempt was made, and none should follow.
+    Pick(Status),
+    /// The stream never left the client (its connection was going away): another attempt is
+    /// always safe.
+    NotSent(Status),
+    /// The server refused the stream unprocessed (REFUSED_STREAM, or above a GOAWAY's last
+    /// stream): safe to send once more.
+    Refused(Status),
+    /// The attempt failed with this status.
+    Failed(Status),
+}
+
+impl Opened {
+    /// Tells the picker's hook that the attempt failed with `code`.
+    pub(crate) fn failed(&mut self, code: Code) {
+        if let Some(on_end) = self.picked.on_end.take() {
+            on_end(&crate::client::balancer::CallEnd::new(code));
+        }
+    }
+}
+
+impl AttemptError {
+    pub(crate) fn into_status(self) -> Status {
+        match self {
+            AttemptError::Pick(s)
+            | AttemptError::NotSent(s)
+            | AttemptError::Refused(s)
+            | AttemptError::Failed(s) => s,
+        }
+    }
+}
+
+/// An open stream of one attempt: where the response comes from and where requests go.
+pub(crate) struct Opened {
+    pub(crate) response: h2::client::ResponseFuture,
+    pub(crate) send: SendStream<Bytes>,
+    pub(crate) transport: Arc<Transport>,
+    pub(crate) picked: Picked,
+}
+
+/// Picks a subchannel and opens a stream with the request head. `previous` is the number of
+/// earlier attempts, sent as `grpc-previous-rpc-attempts`.
+pub(crate) async fn open(
+    shared: &Arc<Shared>,
+    head: &CallHead,
+    previous: u32,
+) -> Result<Opened, AttemptError> {
+    let (picked, transport) = shared
+        .pick(head.path.path(), &head.metadata, head.wait_for_ready)
+        .await
+        .map_err(AttemptError::Pick)?;
+    let not_sent = |err: h2::Error, transport: &Transport, picked: &Picked| {
+        picked.subchannel.transport_failed(transport);
+        AttemptError::NotSent(Status::from_h2(err))
+    };
+    let mut send = match transport.send.clone().ready().await {
+        Ok(send) => send,
+        Err(err) => return Err(not_sent(err, &transport, &picked)),
+    };
+    let request = request_head(shared, head, previous)?;
+    match send.send_request(request, false) {
+        Ok((response, send)) => Ok(Opened {
+            response,
+            send,
+            transport,
+            picked,
+        }),
+        Err(err) if err.is_go_away() || err.is_io() => Err(not_sent(err, &transport, &picked)),
+        Err(err) => Err(AttemptError::Failed(Status::from_h2(err))),
+    }
+}
+
+/// Sorts an error from a response future: refused-unprocessed, or a real failure.
+pub(crate) fn response_error(err: h2::Error, opened: &Opened) -> AttemptError {
+    if err.reason() == Some(h2::Reason::REFUSED_STREAM) {
+        return AttemptError::Refused(Status::from_h2(err));
+    }
+    if err.is_go_away() && err.is_remote() {
+        opened.picked.subchannel.transport_failed(&opened.transport);
+        return AttemptError::Refused(Status::from_h2(err));
+    }
+    AttemptError::Failed(Status::from_h2(err))
+}
+
+fn request_head(
+    shared: &Shared,
+    head: &CallHead,
+    previous: u32,
+) -> Result<http::Request<()>, AttemptError> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(shared.scheme.clone());
+    uri.authority = Some(shared.authority.clone());
+    uri.path_and_query = Some(head.path.clone());
+    let uri = Uri::from_parts(uri)
+        .map_err(|e| AttemptError::Pick(Status::internal(format!("bad path: {e}"))))?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        GRPC_ACCEPT_ENCODING,
+        HeaderValue::from_static(Encoding::accept_header()),
+    );
+    if head.compression != Encoding::Identity {
+        headers.insert(
+            GRPC_ENCODING,
+            HeaderValue::from_static(head.compression.name()),
+        );
+    }
+    if let Some(deadline) = head.deadline {
+        // Each attempt tells the server the time that remains, not the original timeout.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(AttemptError::Pick(Status::deadline_exceeded(
+                "deadline exceeded",
+            )));
+        }
+        // format_timeout yields ASCII digits and a unit letter.
+        if let Ok(v) = HeaderValue::from_str(&format_timeout(left.max(Duration::from_nanos(1)))) {
+            headers.insert(GRPC_TIMEOUT, v);
+        }
+    }
+    if previous > 0 {
+        headers.insert("grpc-previous-rpc-attempts", HeaderValue::from(previous));
+    }
+    head.metadata.write_to(headers);
+    let agent = match headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(user) => format!("{user} {}", shared.config.user_agent),
+        None => shared.config.user_agent.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&agent) {
+        headers.insert(header::USER_AGENT, v);
+    }
+    Ok(request)
+}
+
+/// What a checked response head holds.
+pub(crate) struct ResponseHead {
+    pub(crate) metadata: MetadataMap,
+    pub(crate) encoding: RecvEncoding,
+    pub(crate) body: h2::RecvStream,
+    /// The status block of a Trailers-Only response with an OK status.
+    pub(crate) trailers_only: Option<MetadataMap>,
+    /// The picker's hook for the attempt this head belongs to.
+    pub(crate) on_end: Option<crate::client::balancer::OnEnd>,
+}
+
+/// Checks a response head: HTTP status, content-type, and a Trailers-Only status.
+pub(crate) fn read_head(response: http::Response<h2::RecvStream>) -> Result<ResponseHead, Status> {
+    let (parts, body) = response.into_parts();
+    if parts.status != http::StatusCode::OK {
+        if let Some(Err(status)) = Status::from_trailers(&parts.headers) {
+            return Err(status);
+        }
+        return Err(Status::new(
+            Code::from_http_status(parts.status.as_u16()),
+            format!(
+                "server answered HTTP {} instead of a gRPC response",
+                parts.status
+            ),
+        ));
+    }
+    let content_type = parts.headers.get(header::CONTENT_TYPE);
+    if !content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/grpc")) {
+        return Err(Status::unknown(format!(
+            "server answered with content-type {content_type:?}, not application/grpc"
+        )));
+    }
+    let trailers_only = if body.is_end_stream() {
+        match Status::from_trailers(&parts.headers) {
+            Some(Ok(())) => Some(MetadataMap::from_headers(parts.headers.clone())),
+            Some(Err(status)) => return Err(status),
+            None => {
+                return Err(Status::internal(
+                    "server ended the response without a grpc-status",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let encoding =
+        RecvEncoding::from_header(parts.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
+    Ok(ResponseHead {
+        metadata: MetadataMap::from_headers(parts.headers),
+        encoding,
+        body,
+        trailers_only,
+        on_end: None,
+    })
+}

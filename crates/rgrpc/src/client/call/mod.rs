@@ -1,0 +1,610 @@
+//! The four call kinds on the client: send the request head and messages, read the response head,
+//! messages and status, all under one deadline that covers every attempt. Dropping the returned
+//! future or stream resets the HTTP/2 stream with CANCEL, which the server sees as a cancelled
+//! call.
+//!
+//! Unary and server-streaming requests are held whole, so they follow the method's retry or
+//! hedging policy (`retry.rs`); every kind retries transparently a stream that never left the
+//! client or that the server refused unprocessed.
+
+pub(crate) mod attempt;
+pub(crate) mod retry;
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use h2::SendStream;
+use http::uri::PathAndQuery;
+use prost::Message;
+use tokio::time::Instant;
+
+use super::Channel;
+use super::service_config::CallPolicy;
+use crate::codec::{self, Encoding, IntoOutgoing, Outgoing, SendCompression};
+use crate::framing::FrameWriter;
+use crate::http2::body::{Outbound, SendError};
+use crate::metadata::MetadataMap;
+use crate::request::{Request, Response};
+use crate::status::Status;
+use crate::streaming::{ClientSide, Streaming};
+use attempt::{AttemptError, CallHead, Opened, ResponseHead, read_head};
+use retry::{Hedger, Jitter, Next, Pushback, Retrier};
+
+/// Anything a client-streaming or bidirectional method accepts: a `Stream` of messages, or a
+/// [`Request`] wrapping one (to add metadata or a timeout).
+pub trait IntoStreamingRequest {
+    /// The stream of messages (plain, or [`Outgoing`] to choose compression per message).
+    type Stream: Stream<Item: IntoOutgoing<Message = Self::Message>> + Send + 'static;
+    /// The message type.
+    type Message;
+    /// Wraps the stream in a request.
+    fn into_streaming_request(self) -> Request<Self::Stream>;
+}
+
+impl<S> IntoStreamingRequest for S
+where
+    S: Stream<Item: IntoOutgoing> + Send + 'static,
+{
+    type Stream = S;
+    type Message = <S::Item as IntoOutgoing>::Message;
+    fn into_streaming_request(self) -> Request<S> {
+        Request::new(self)
+    }
+}
+
+impl<S> IntoStreamingRequest for Request<S>
+where
+    S: Stream<Item: IntoOutgoing> + Send + 'static,
+{
+    type Stream = S;
+    type Message = <S::Item as IntoOutgoing>::Message;
+    fn into_streaming_request(self) -> Request<S> {
+        self
+    }
+}
+
+/// Streams that never left the client are sent again at most this many times in a row; each
+/// such failure also takes its connection out of the picker, so the next try waits for a new one.
+const NOT_SENT_LIMIT: u32 = 16;
+
+impl Channel {
+    /// Calls a unary method: one request, one response. Generated clients call this; it is also the
+    /// way to call a method by path, e.g. with dynamic messages.
+    pub async fn unary<Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<Req>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let (head, message, policy) = self.prepare(path, request)?;
+        let deadline = head.deadline;
+        let call = async {
+            let frame = codec::encode(
+                &mut FrameWriter::new(),
+                &message,
+                head.max_send,
+                head.compression,
+            )?;
+            let response = self.send_whole(&head, frame, policy).await?;
+            let mut stream = Streaming::client(
+                response.body,
+                head.max_recv,
+                response.encoding,
+                client_side(None, None, response.on_end),
+                response.trailers_only,
+            );
+            single_response(response.metadata, &mut stream).await
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a server-streaming method: one request, a stream of responses.
+    pub async fn server_streaming<Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<Req>,
+    ) -> Result<Response<Streaming<Resp>>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let (head, message, policy) = self.prepare(path, request)?;
+        let deadline = head.deadline;
+        let call = async {
+            let frame = codec::encode(
+                &mut FrameWriter::new(),
+                &message,
+                head.max_send,
+                head.compression,
+            )?;
+            let response = self.send_whole(&head, frame, policy).await?;
+            let stream = Streaming::client(
+                response.body,
+                head.max_recv,
+                response.encoding,
+                client_side(None, deadline, response.on_end),
+                response.trailers_only,
+            );
+            Ok(Response::from_parts(
+                response.metadata,
+                stream,
+                MetadataMap::new(),
+            ))
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a client-streaming method: a stream of requests, one response.
+    pub async fn client_streaming<S, Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        S: Stream<Item: IntoOutgoing<Message = Req>> + Send + 'static,
+        Req: Message + 'static,
+        Resp: Message + Default,
+    {
+        let (head, messages, _) = self.prepare(path, request)?;
+        let deadline = head.deadline;
+        let call = async {
+            let opened = self.open_stream(&head).await?;
+            let on_end = opened.picked.on_end;
+            let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
+            let response = opened.response.await;
+            let side = client_side(Some(sender), None, on_end);
+            let (metadata, mut stream) = response_stream::<Resp>(response, side, head.max_recv)?;
+            single_response(metadata, &mut stream).await
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Calls a bidirectional-streaming method: a stream of requests, a stream of responses.
+    pub async fn streaming<S, Req, Resp>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+    ) -> Result<Response<Streaming<Resp>>, Status>
+    where
+        S: Stream<Item: IntoOutgoing<Message = Req>> + Send + 'static,
+        Req: Message + 'static,
+        Resp: Message + Default,
+    {
+        let (head, messages, _) = self.prepare(path, request)?;
+        let deadline = head.deadline;
+        let call = async {
+            let opened = self.open_stream(&head).await?;
+            let on_end = opened.picked.on_end;
+            let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
+            // Return before the response head: a server may wait for our first message first.
+            let side = client_side(Some(sender), deadline, on_end);
+            let stream = Streaming::client_pending(opened.response, head.max_recv, side);
+            Ok(Response::new(stream))
+        };
+        with_deadline(deadline, call).await
+    }
+
+    /// Splits a request into the head every attempt sends, its message, and the method's retry
+    /// or hedging policy. Adds call credentials (never over plaintext unless allowed), applies
+    /// the service config's method settings, and runs the channel's interceptors.
+    fn prepare<T>(
+        &self,
+        path: PathAndQuery,
+        mut request: Request<T>,
+    ) -> Result<(CallHead, T, Option<CallPolicy>), Status> {
+        let shared = &self.shared;
+        let config = &shared.config;
+        if let Some(token) = request.take_bearer().or_else(|| config.bearer.clone()) {
+            if shared.scheme != http::uri::Scheme::HTTPS && !config.allow_insecure_credentials {
+                return Err(Status::unauthenticated(
+                    "refusing to send call credentials over a plaintext connection: use TLS, or \
+                     allow_insecure_credentials(true) on the channel",
+                ));
+            }
+            let value = format!("Bearer {token}");
+            request
+                .metadata_mut()
+                .insert("authorization", &value)
+                .map_err(|e| Status::invalid_argument(format!("bad bearer token: {e}")))?;
+        }
+        for interceptor in &config.interceptors {
+            interceptor(path.path(), request.metadata_mut())?;
+        }
+        let applied = shared.applied();
+        let method = applied.config.method(path.path());
+        let mut timeout = request.timeout().or(config.timeout);
+        let mut wait_for_ready = request.wait_for_ready_choice();
+        let mut max_send = config.max_send_message;
+        let mut max_recv = config.max_recv_message;
+        let mut policy = None;
+        if let Some(m) = method {
+            // The service config's timeout caps the caller's (A2: the lower one wins).
+            timeout = match (timeout, m.timeout) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            wait_for_ready = wait_for_ready.or(m.wait_for_ready);
+            if let Some(n) = m.max_request_message_bytes {
+                max_send = max_send.min(n);
+            }
+            if let Some(n) = m.max_response_message_bytes {
+                max_recv = max_recv.min(n);
+            }
+            policy = m.policy.clone();
+        }
+        let compression = request
+            .compression()
+            .or(config.send_compressed)
+            .unwrap_or(Encoding::Identity);
+        let (metadata, message, _) = request.into_parts();
+        let head = CallHead {
+            path,
+            metadata,
+            // A timeout too far away to represent is no deadline at all.
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            wait_for_ready: wait_for_ready.unwrap_or(false),
+            compression,
+            max_send,
+            max_recv,
+        };
+        Ok((head, message, policy))
+    }
+
+    /// Opens a stream for a streaming request, retrying transparently while the stream cannot
+    /// leave the client (nothing of the request stream has been taken yet).
+    async fn open_stream(&self, head: &CallHead) -> Result<Opened, Status> {
+        let mut not_sent = 0;
+        loop {
+            match attempt::open(&self.shared, head, 0).await {
+                Ok(opened) => return Ok(opened),
+                Err(AttemptError::NotSent(_)) if not_sent < NOT_SENT_LIMIT => not_sent += 1,
+                Err(err) => return Err(err.into_status()),
+            }
+        }
+    }
+
+    /// One attempt of a call whose request is held whole: open, send the frame, read the head.
+    async fn attempt_whole(
+        &self,
+        head: &CallHead,
+        frame: &Bytes,
+        previous: u32,
+    ) -> Result<ResponseHead, AttemptError> {
+        let mut opened = attempt::open(&self.shared, head, previous).await?;
+        // One message, bounded by the send limit, then the end of the request.
+        let sent = opened.send.send_data(frame.clone(), true);
+        let result = match sent {
+            Err(err) => Err(attempt::response_error(err, &opened)),
+            Ok(()) => match (&mut opened.response).await {
+                Err(err) => Err(attempt::response_error(err, &opened)),
+                Ok(response) => read_head(response).map_err(AttemptError::Failed),
+            },
+        };
+        match result {
+            Ok(mut response) => {
+                response.on_end = opened.picked.on_end.take();
+                Ok(response)
+            }
+            Err(err) => {
+                let code = match &err {
+                    AttemptError::Failed(s)
+                    | AttemptError::Refused(s)
+                    | AttemptError::NotSent(s)
+                    | AttemptError::Pick(s) => s.code(),
+                };
+                opened.failed(code);
+                Err(err)
+            }
+        }
+    }
+
+    /// Sends a request held whole under the method's policy until an attempt is committed (its
+    /// response head arrived) or the call has failed for good.
+    async fn send_whole(
+        &self,
+        head: &CallHead,
+        frame: Bytes,
+        policy: Option<CallPolicy>,
+    ) -> Result<ResponseHead, Status> {
+        let applied = self.shared.applied();
+        let throttle = applied.throttle.as_deref();
+        // The request is replayable only within the per-call and channel-wide buffers;
+        // past them the call is committed from the start.
+        let buffered = frame.len();
+        let replayable = policy.is_some()
+            && buffered <= self.shared.config.per_call_buffer
+            && self.shared.replay.reserve(buffered);
+        let _release = ReleaseOnDrop {
+            budget: &self.shared.replay,
+            bytes: if replayable { buffered } else { 0 },
+        };
+        let policy = if replayable { policy } else { None };
+        let result = match policy {
+            Some(CallPolicy::Hedging(h)) => {
+                self.hedge(head, &frame, Hedger::new(h), throttle).await
+            }
+            Some(CallPolicy::Retry(r)) => {
+                self.retry(
+                    head,
+                    &frame,
+                    Some(Retrier::new(r, Jitter::random())),
+                    throttle,
+                )
+                .await
+            }
+            None => self.retry(head, &frame, None, throttle).await,
+        };
+        if result.is_ok()
+            && let Some(t) = throttle
+        {
+            t.success();
+        }
+        result
+    }
+
+    async fn retry(
+        &self,
+        head: &CallHead,
+        frame: &Bytes,
+        mut retrier: Option<Retrier>,
+        throttle: Option<&retry::Throttle>,
+    ) -> Result<ResponseHead, Status> {
+        let (mut refused_once, mut not_sent) = (false, 0);
+        loop {
+            let previous = retrier.as_ref().map_or(0, |r| r.attempts() - 1);
+            let status = match self.attempt_whole(head, frame, previous).await {
+                Ok(response) => return Ok(response),
+                Err(AttemptError::NotSent(_)) if not_sent < NOT_SENT_LIMIT => {
+                    not_sent += 1;
+                    continue;
+                }
+                Err(AttemptError::Refused(_)) if !refused_once => {
+                    // Reached the server but never its application: once more, uncounted.
+                    refused_once = true;
+                    continue;
+                }
+                Err(AttemptError::Pick(status)) => return Err(status),
+                Err(err) => err.into_status(),
+            };
+            let Some(r) = retrier.as_mut() else {
+                return Err(status);
+            };
+            let pushback = Pushback::from_status(&status);
+            match r.after_failure(status.code(), pushback, throttle) {
+                Next::RetryAfter(delay) => {
+                    tracing::debug!(path = head.path.path(), code = %status.code(), ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Next::Stop => return Err(status),
+            }
+        }
+    }
+
+    /// Hedging: a new attempt every `hedgingDelay` until one is committed, a fatal status ends the
+    /// call, or the attempts run out. Dropping the losers resets their streams.
+    async fn hedge(
+        &self,
+        head: &CallHead,
+        frame: &Bytes,
+        mut hedger: Hedger,
+        throttle: Option<&retry::Throttle>,
+    ) -> Result<ResponseHead, Status> {
+        type Running<'a> =
+            Pin<Box<dyn Future<Output = Result<ResponseHead, AttemptError>> + Send + 'a>>;
+        let mut running: Vec<Running<'_>> = vec![Box::pin(self.attempt_whole(head, frame, 0))];
+        let delay = hedger.delay();
+        let mut next = Box::pin(tokio::time::sleep(delay));
+        let mut last: Option<Status> = None;
+        poll_fn(|cx| {
+            loop {
+                let mut i = 0;
+                let mut progressed = false;
+                while i < running.len() {
+                    match running[i].as_mut().poll(cx) {
+                        Poll::Pending => i += 1,
+                        Poll::Ready(result) => {
+                            drop(running.swap_remove(i));
+                            progressed = true;
+                            match result {
+                                Ok(response) => return Poll::Ready(Ok(response)),
+                                Err(AttemptError::Pick(status)) => return Poll::Ready(Err(status)),
+                                Err(err) => {
+                                    let status = err.into_status();
+                                    let pushback = Pushback::from_status(&status);
+                                    if !hedger.non_fatal(status.code(), pushback, throttle) {
+                                        return Poll::Ready(Err(status));
+                                    }
+                                    last = Some(status);
+                                    // A non-fatal failure sends the next hedge at once.
+                                    next.as_mut().reset(match pushback {
+                                        Some(Pushback::After(d)) => Instant::now() + d,
+                                        _ => Instant::now(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                if next.as_mut().poll(cx).is_ready() {
+                    if hedger.may_send(throttle) {
+                        let previous = hedger.sent() - 1;
+                        running.push(Box::pin(self.attempt_whole(head, frame, previous)));
+                        next.as_mut().reset(Instant::now() + delay);
+                        continue;
+                    }
+                    if running.is_empty() {
+                        return Poll::Ready(Err(last.take().unwrap_or_else(|| {
+                            Status::unavailable("every hedged attempt failed")
+                        })));
+                    }
+                    // No more hedges: only the running attempts are left to wait for.
+                    next.as_mut()
+                        .reset(Instant::now() + Duration::from_secs(86_400 * 365));
+                }
+                if !progressed {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Gives back a call's share of the channel's replay buffer.
+struct ReleaseOnDrop<'a> {
+    budget: &'a retry::ReplayBudget,
+    bytes: usize,
+}
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.release(self.bytes);
+        }
+    }
+}
+
+/// Checks the response head of a streaming request and wraps the body in a message stream.
+fn response_stream<T>(
+    response: Result<http::Response<h2::RecvStream>, h2::Error>,
+    mut side: ClientSide,
+    limit: usize,
+) -> Result<(MetadataMap, Streaming<T>), Status> {
+    let head = match response {
+        Ok(r) => read_head(r),
+        Err(err) => {
+            let from_sender = side.send_error.as_ref().and_then(|s| s.lock().ok()?.take());
+            Err(from_sender.unwrap_or_else(|| Status::from_h2(err)))
+        }
+    };
+    let head = match head {
+        Ok(head) => head,
+        Err(status) => {
+            side.end(status.code());
+            if let Some(sender) = side.sender.take() {
+                sender.abort();
+            }
+            return Err(status);
+        }
+    };
+    let stream = Streaming::client(head.body, limit, head.encoding, side, head.trailers_only);
+    Ok((head.metadata, stream))
+}
+
+/// Sends a request stream from its own task, so that reading responses never waits on it.
+fn spawn_sender<S, M>(
+    send: SendStream<Bytes>,
+    messages: S,
+    encoding: Encoding,
+    limit: usize,
+) -> Sender
+where
+    S: Stream<Item: IntoOutgoing<Message = M>> + Send + 'static,
+    M: Message + 'static,
+{
+    let compression = SendCompression {
+        encoding,
+        by_default: true,
+    };
+    let error = Arc::new(Mutex::new(None));
+    let slot = error.clone();
+    let task = tokio::spawn(async move {
+        let mut send = send;
+        let mut messages = OkStream(Box::pin(messages));
+        let mut outbound = Outbound::new();
+        let result = poll_fn(|cx| {
+            outbound.poll_send(cx, &mut send, Pin::new(&mut messages), limit, compression)
+        })
+        .await;
+        match result {
+            Ok(()) => {
+                let _ = send.send_data(Bytes::new(), true);
+            }
+            Err(SendError::Local(status)) => {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(status);
+                }
+                send.send_reset(h2::Reason::CANCEL);
+            }
+            Err(SendError::Gone(_)) => {}
+        }
+    });
+    Sender { task, error }
+}
+
+fn client_side(
+    sender: Option<Sender>,
+    deadline: Option<Instant>,
+    on_end: Option<crate::client::balancer::OnEnd>,
+) -> ClientSide {
+    let (task, send_error) = match sender {
+        Some(s) => (Some(s.task), Some(s.error)),
+        None => (None, None),
+    };
+    ClientSide {
+        deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        sender: task,
+        send_error,
+        on_end,
+    }
+}
+
+/// The request-sending task of a streaming call, and the error it may leave behind.
+struct Sender {
+    task: tokio::task::JoinHandle<()>,
+    error: Arc<Mutex<Option<Status>>>,
+}
+
+/// Reads the one message of a unary response and the status after it.
+async fn single_response<T: Message + Default>(
+    metadata: MetadataMap,
+    stream: &mut Streaming<T>,
+) -> Result<Response<T>, Status> {
+    let message = stream.message().await?.ok_or_else(|| {
+        Status::internal("server ended the call with OK but sent no response message")
+    })?;
+    if stream.message().await?.is_some() {
+        return Err(Status::internal(
+            "server sent more than one response message to a unary call",
+        ));
+    }
+    let compressed = stream.last_message_compressed();
+    let trailers = stream.trailers().cloned().unwrap_or_default();
+    Ok(Response::from_parts(metadata, message, trailers).with_message_compressed(compressed))
+}
+
+async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match deadline {
+        None => call.await,
+        Some(at) => match tokio::time::timeout_at(at, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+        },
+    }
+}
+
+/// A stream of messages seen as a stream of `Ok` results. The user's stream is boxed once per call
+/// so that it can be polled without a pin projection.
+struct OkStream<S>(Pin<Box<S>>);
+
+impl<S: Stream<Item: IntoOutgoing>> Stream for OkStream<S> {
+    type Item = Result<Outgoing<<S::Item as IntoOutgoing>::Message>, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|o| o.map(|m| Ok(m.into_outgoing())))
+    }
+}

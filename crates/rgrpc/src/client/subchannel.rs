@@ -1,0 +1,434 @@
+//! A subchannel: one address and the connection to it, with the connectivity states of grpc/grpc
+//! `doc/connectivity-semantics-and-api.md` (IDLE, CONNECTING, READY, TRANSIENT_FAILURE,
+//! SHUTDOWN) and the reconnection backoff of `doc/connection-backoff.md`.
+//!
+//! A subchannel connects only when its balancer asks ([`Subchannel::connect`]). After a failed
+//! attempt it reports TRANSIENT_FAILURE, waits out its backoff, and goes back to IDLE; a lost
+//! connection takes it from READY to IDLE. It never reconnects by itself: that is the balancer's
+//! choice. Calls reach its connection without a lock.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use h2::client::SendRequest;
+use tokio::sync::{mpsc, oneshot};
+
+use super::backoff::{Backoff, BackoffConfig};
+use super::control::Event;
+use crate::error::{Error, Kind};
+use crate::transport::connect::Address;
+
+/// The connectivity state of a channel or a subchannel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectivityState {
+    /// No connection, and none being made; a call (or `connect`) starts one.
+    Idle,
+    /// A connection is being made.
+    Connecting,
+    /// Connected: calls go out now.
+    Ready,
+    /// The last attempt failed; the next waits for the backoff.
+    TransientFailure,
+    /// Closed for good.
+    Shutdown,
+}
+
+impl fmt::Display for ConnectivityState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectivityState::Idle => "IDLE",
+            ConnectivityState::Connecting => "CONNECTING",
+            ConnectivityState::Ready => "READY",
+            ConnectivityState::TransientFailure => "TRANSIENT_FAILURE",
+            ConnectivityState::Shutdown => "SHUTDOWN",
+        })
+    }
+}
+
+/// A subchannel's new state, with the error that caused a TRANSIENT_FAILURE.
+#[derive(Debug, Clone)]
+pub struct SubchannelState {
+    state: ConnectivityState,
+    error: Option<Error>,
+}
+
+impl SubchannelState {
+    pub(crate) fn new(state: ConnectivityState, error: Option<Error>) -> SubchannelState {
+        SubchannelState { state, error }
+    }
+
+    /// The state.
+    pub fn state(&self) -> ConnectivityState {
+        self.state
+    }
+
+    /// Why the last connection attempt failed (TRANSIENT_FAILURE only).
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connected, Error>> + Send>>;
+
+/// A connection just made: its request sender, and a receiver that completes when it ends.
+pub(crate) struct Connected {
+    pub(crate) send: SendRequest<Bytes>,
+    pub(crate) ended: oneshot::Receiver<String>,
+}
+
+/// Opens connections to addresses: sockets, TLS and the HTTP/2 handshake in production, an
+/// in-memory pipe in tests.
+pub(crate) trait Connect: Send + Sync + 'static {
+    fn connect(&self, address: &Address) -> ConnectFuture;
+    /// How long one attempt may take, given connection-backoff.md's choice.
+    fn timeout(&self, backoff: Duration) -> Duration;
+}
+
+/// The ready connection calls use.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub(crate) send: SendRequest<Bytes>,
+    generation: u64,
+}
+
+/// One address a balancer connects to. Cheap to clone; clones are the same subchannel.
+#[derive(Clone)]
+pub struct Subchannel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    address: Address,
+    connector: Arc<dyn Connect>,
+    events: mpsc::UnboundedSender<Event>,
+    transport: ArcSwapOption<Transport>,
+    state: Mutex<State>,
+}
+
+struct State {
+    state: ConnectivityState,
+    backoff: Backoff,
+    generation: u64,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Subchannel {
+    pub(crate) fn new(
+        address: Address,
+        connector: Arc<dyn Connect>,
+        events: mpsc::UnboundedSender<Event>,
+        backoff: BackoffConfig,
+    ) -> Subchannel {
+        Subchannel {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                address,
+                connector,
+                events,
+                transport: ArcSwapOption::empty(),
+                state: Mutex::new(State {
+                    state: ConnectivityState::Idle,
+                    backoff: Backoff::new(backoff),
+                    generation: 0,
+                    task: None,
+                }),
+            }),
+        }
+    }
+
+    /// The address.
+    pub fn address(&self) -> &Address {
+        &self.inner.address
+    }
+
+    /// A number that tells subchannels apart, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ConnectivityState {
+        self.inner.lock().state
+    }
+
+    /// Starts connecting if IDLE; does nothing in any other state.
+    pub fn connect(&self) {
+        let mut state = self.inner.lock();
+        if state.state != ConnectivityState::Idle {
+            return;
+        }
+        let timeout = self
+            .inner
+            .connector
+            .timeout(state.backoff.connect_timeout());
+        Inner::set_arc(&self.inner, &mut state, ConnectivityState::Connecting, None);
+        let generation = state.generation;
+        let weak = Arc::downgrade(&self.inner);
+        let attempt = self.inner.connector.connect(&self.inner.address);
+        let address = self.inner.address.clone();
+        state.task = Some(tokio::spawn(async move {
+            let result = match tokio::time::timeout(timeout, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::new(
+                    Kind::Timeout,
+                    format!("connecting to {address} timed out after {timeout:?}"),
+                )),
+            };
+            let Some(inner) = weak.upgrade() else { return };
+            Inner::attempted(&inner, generation, result);
+        }));
+    }
+
+    /// Closes the subchannel for good: an attempt in progress is abandoned, and a connection is
+    /// closed once the calls on it finish.
+    pub fn shutdown(&self) {
+        let mut state = self.inner.lock();
+        if state.state == ConnectivityState::Shutdown {
+            return;
+        }
+        // An attempt or a backoff is abandoned. A connection is not cut: it closes once the
+        // calls already on it finish, since nothing can start new ones.
+        if let Some(task) = state.task.take()
+            && state.state != ConnectivityState::Ready
+        {
+            task.abort();
+        }
+        state.state = ConnectivityState::Shutdown;
+        state.generation += 1;
+        self.inner.transport.store(None);
+    }
+
+    /// The connection, if READY. Lock-free: this is on every call's path.
+    pub(crate) fn transport(&self) -> Option<Arc<Transport>> {
+        self.inner.transport.load_full()
+    }
+
+    /// A call found `transport` unusable (the server sent GOAWAY): the subchannel goes IDLE at
+    /// once instead of when the connection finally closes.
+    pub(crate) fn transport_failed(&self, transport: &Transport) {
+        let mut state = self.inner.lock();
+        if state.state == ConnectivityState::Ready && state.generation == transport.generation {
+            Inner::lost(&self.inner, &mut state, "the server is going away (GOAWAY)");
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every critical section leaves the state whole, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn attempted(inner: &Arc<Inner>, generation: u64, result: Result<Connected, Error>) {
+        let mut state = inner.lock();
+        if state.generation != generation || state.state != ConnectivityState::Connecting {
+            return;
+        }
+        match result {
+            Ok(connected) => {
+                state.backoff.reset();
+                // The connection is in place before anyone hears of READY: a picker built on
+                // the event must find it.
+                let generation = state.generation + 1;
+                inner.transport.store(Some(Arc::new(Transport {
+                    send: connected.send,
+                    generation,
+                })));
+                Inner::set_arc(inner, &mut state, ConnectivityState::Ready, None);
+                debug_assert_eq!(state.generation, generation);
+                let weak = Arc::downgrade(inner);
+                let ended = connected.ended;
+                state.task = Some(tokio::spawn(async move {
+                    let why = ended
+                        .await
+                        .unwrap_or_else(|_| "the connection closed".to_owned());
+                    let Some(inner) = weak.upgrade() else { return };
+                    let mut state = inner.lock();
+                    if state.generation == generation && state.state == ConnectivityState::Ready {
+                        Inner::lost(&inner, &mut state, &why);
+                    }
+                }));
+            }
+            Err(error) => {
+                tracing::debug!(address = %inner.address, %error, "connection attempt failed");
+                let delay = state.backoff.next_delay();
+                Inner::set_arc(
+                    inner,
+                    &mut state,
+                    ConnectivityState::TransientFailure,
+                    Some(error),
+                );
+                let generation = state.generation;
+                let weak = Arc::downgrade(inner);
+                state.task = Some(tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let mut state = inner.lock();
+                    if state.generation == generation {
+                        Inner::set_arc(&inner, &mut state, ConnectivityState::Idle, None);
+                    }
+                }));
+            }
+        }
+    }
+
+    /// READY -> IDLE: the connection is gone or going.
+    fn lost(inner: &Arc<Inner>, state: &mut State, why: &str) {
+        tracing::debug!(address = %inner.address, reason = %why, "connection lost");
+        inner.transport.store(None);
+        state.task = None;
+        Inner::set_arc(inner, state, ConnectivityState::Idle, None);
+    }
+
+    /// Moves to `to` and tells the channel.
+    fn set_arc(inner: &Arc<Inner>, state: &mut State, to: ConnectivityState, error: Option<Error>) {
+        state.state = to;
+        state.generation += 1;
+        let _ = inner.events.send(Event::Subchannel(
+            Subchannel {
+                inner: inner.clone(),
+            },
+            SubchannelState::new(to, error),
+        ));
+    }
+}
+
+impl PartialEq for Subchannel {
+    fn eq(&self, other: &Subchannel) -> bool {
+        self.inner.id == other.inner.id
+    }
+}
+
+impl Eq for Subchannel {}
+
+impl std::hash::Hash for Subchannel {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.inner.id.hash(h);
+    }
+}
+
+impl fmt::Debug for Subchannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subchannel")
+            .field("id", &self.inner.id)
+            .field("address", &self.inner.address)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::testing::{FakeConnector, Outcome, addr};
+    use tokio::time::Instant;
+
+    async fn next_state(rx: &mut mpsc::UnboundedReceiver<Event>) -> SubchannelState {
+        match rx.recv().await {
+            Some(Event::Subchannel(_, state)) => state,
+            _ => panic!("expected a subchannel event"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_per_connection_backoff_and_reset_on_ready() {
+        let connector = Arc::new(FakeConnector::default());
+        let a = addr("10.0.0.1:1");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sc = Subchannel::new(
+            a.clone(),
+            Arc::new(connector.clone()),
+            tx,
+            BackoffConfig::default(),
+        );
+        assert_eq!(sc.state(), ConnectivityState::Idle);
+        let mut base = 1.0f64;
+        for _ in 0..6 {
+            sc.connect();
+            assert_eq!(
+                next_state(&mut rx).await.state(),
+                ConnectivityState::Connecting
+            );
+            let failed = next_state(&mut rx).await;
+            assert_eq!(failed.state(), ConnectivityState::TransientFailure);
+            assert!(failed.error().unwrap().is_connect());
+            // connect() in TRANSIENT_FAILURE does nothing: the backoff is not cut short.
+            sc.connect();
+            let t = Instant::now();
+            assert_eq!(next_state(&mut rx).await.state(), ConnectivityState::Idle);
+            let waited = t.elapsed().as_secs_f64();
+            assert!(
+                waited >= base * 0.8 - 1e-3 && waited <= base * 1.2 + 1e-3,
+                "{waited} vs {base}"
+            );
+            base = (base * 1.6).min(120.0);
+        }
+        assert_eq!(connector.attempts_to(&a).len(), 6);
+        // A success resets the backoff: the next failure waits about 1 s again.
+        connector.set(&a, Outcome::AcceptAfter(Duration::from_millis(1)));
+        sc.connect();
+        assert_eq!(
+            next_state(&mut rx).await.state(),
+            ConnectivityState::Connecting
+        );
+        assert_eq!(next_state(&mut rx).await.state(), ConnectivityState::Ready);
+        assert!(sc.transport().is_some());
+        connector.set(&a, Outcome::Refuse);
+        connector.drop_connections(&a);
+        assert_eq!(next_state(&mut rx).await.state(), ConnectivityState::Idle);
+        assert!(sc.transport().is_none());
+        sc.connect();
+        next_state(&mut rx).await;
+        next_state(&mut rx).await;
+        let t = Instant::now();
+        assert_eq!(next_state(&mut rx).await.state(), ConnectivityState::Idle);
+        assert!(
+            t.elapsed() <= Duration::from_millis(1200),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_hangs_times_out() {
+        let connector = Arc::new(FakeConnector::default());
+        let a = addr("10.0.0.1:1");
+        connector.set(&a, Outcome::Hang);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default());
+        let t = Instant::now();
+        sc.connect();
+        next_state(&mut rx).await;
+        let failed = next_state(&mut rx).await;
+        assert!(failed.error().unwrap().is_timeout());
+        // connection-backoff.md: MIN_CONNECT_TIMEOUT is 20 s.
+        assert_eq!(t.elapsed(), Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_is_final() {
+        let connector = Arc::new(FakeConnector::default());
+        let a = addr("10.0.0.1:1");
+        connector.set(&a, Outcome::AcceptAfter(Duration::from_millis(5)));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default());
+        sc.connect();
+        next_state(&mut rx).await;
+        sc.shutdown();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(sc.state(), ConnectivityState::Shutdown);
+        assert!(sc.transport().is_none());
+        sc.connect();
+        assert_eq!(sc.state(), ConnectivityState::Shutdown);
+        assert!(rx.try_recv().is_err(), "no event after shutdown");
+    }
+}

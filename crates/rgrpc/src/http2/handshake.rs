@@ -1,0 +1,90 @@
+//! The HTTP/2 handshake for both roles, with the settings each side announces, and the task
+//! that drives a client connection until it ends.
+//!
+//! This module starts connections; it does not decide when to open or close them.
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::{Error, Kind};
+use crate::server::ServerConfig;
+
+/// What a client announces and assumes on a new connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientSettings {
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) max_header_list_size: u32,
+    pub(crate) keepalive: Option<crate::KeepaliveConfig>,
+}
+
+/// The server handshake with the server's limits; the caller bounds it with its timeout.
+pub(crate) fn server<IO>(io: IO, config: &ServerConfig) -> h2::server::Handshake<IO, Bytes>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    h2::server::Builder::new()
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .max_header_list_size(config.max_header_list_size)
+        .initial_window_size(config.stream_window)
+        .initial_connection_window_size(config.connection_window)
+        .max_frame_size(config.max_frame_size)
+        .handshake(io)
+}
+
+/// The client handshake. On success the connection runs on a task of its own, with keepalive if
+/// configured; the receiver completes when that connection has ended, with the reason.
+pub(crate) async fn client<IO>(
+    io: IO,
+    settings: &ClientSettings,
+    peer: &(dyn std::fmt::Display + Sync),
+) -> Result<
+    (
+        h2::client::SendRequest<Bytes>,
+        tokio::sync::oneshot::Receiver<String>,
+    ),
+    Error,
+>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, mut conn) = h2::client::Builder::new()
+        .enable_push(false)
+        // Until the server's SETTINGS arrive, assume the common floor of 100 streams rather
+        // than opening streams it would refuse.
+        .initial_max_send_streams(100)
+        .initial_window_size(settings.stream_window)
+        .initial_connection_window_size(settings.connection_window)
+        .max_header_list_size(settings.max_header_list_size)
+        .handshake::<_, Bytes>(io)
+        .await
+        .map_err(|e| {
+            Error::new(
+                Kind::Handshake,
+                format!("HTTP/2 handshake with {peer} failed"),
+            )
+            .with_source(e)
+        })?;
+    let (mut ended_tx, ended) = tokio::sync::oneshot::channel();
+    let keepalive = settings.keepalive.zip(conn.ping_pong());
+    tokio::spawn(async move {
+        let alive = async {
+            match keepalive {
+                Some((config, pinger)) => crate::http2::keepalive::run(pinger, config).await,
+                None => std::future::pending().await,
+            }
+        };
+        let why = tokio::select! {
+            ended = conn => match ended {
+                Ok(()) => "the connection closed".to_owned(),
+                Err(err) => format!("the connection failed: {err}"),
+            },
+            why = alive => why,
+            // The subchannel stopped wanting this connection.
+            () = ended_tx.closed() => return,
+        };
+        tracing::debug!(reason = %why, "client connection ended");
+        let _ = ended_tx.send(why);
+    });
+    Ok((send, ended))
+}
