@@ -4,23 +4,25 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record, RecordType};
 use rgrpc::client::resolver::{DnsOptions, ManualResolver, Resolution};
 use rgrpc::{Channel, Code, Request};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 use tokio::net::UdpSocket;
 
+/// Answers by name and record type.
+type Table = Arc<Mutex<HashMap<(String, RecordType), Vec<RData>>>>;
+
 /// A DNS server on loopback that answers A, AAAA and TXT queries from a table the test edits.
 struct DnsServer {
     addr: SocketAddr,
-    table: Arc<Mutex<HashMap<(String, RecordType), Vec<RData>>>>,
+    table: Table,
     queries: Arc<Mutex<Vec<(String, RecordType)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -29,7 +31,7 @@ impl DnsServer {
     async fn start() -> DnsServer {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
-        let table: Arc<Mutex<HashMap<(String, RecordType), Vec<RData>>>> = Arc::default();
+        let table: Table = Arc::default();
         let queries: Arc<Mutex<Vec<(String, RecordType)>>> = Arc::default();
         let (t, q) = (table.clone(), queries.clone());
         let task = tokio::spawn(async move {
