@@ -253,6 +253,17 @@ impl Status {
         self
     }
 
+    /// Server side: tells a retrying client when to try again (`grpc-retry-pushback-ms`, gRFC
+    /// A6): after `delay`, or, with `None`, not at all.
+    pub fn with_retry_pushback(mut self, delay: Option<std::time::Duration>) -> Status {
+        let value = match delay {
+            Some(d) => HeaderValue::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => HeaderValue::from_static("-1"),
+        };
+        self.0.pushback = Some(value);
+        self
+    }
+
     /// The server's `grpc-retry-pushback-ms`, as it arrived with this status.
     pub(crate) fn retry_pushback(&self) -> Option<&HeaderValue> {
         self.0.pushback.as_ref()
@@ -323,6 +334,9 @@ impl Status {
     pub(crate) fn write_trailers(&self, headers: &mut HeaderMap) {
         self.0.metadata.write_to(headers);
         Status::write_code(self.0.code, headers);
+        if let Some(pushback) = &self.0.pushback {
+            headers.insert("grpc-retry-pushback-ms", pushback.clone());
+        }
         if !self.0.message.is_empty() {
             let encoded = percent_encode(&self.0.message);
             // percent_encode leaves only visible ASCII, which is always a valid header value.

@@ -28,7 +28,7 @@ use crate::status::Status;
 /// Dropping a client's `Streaming` before its end cancels the call.
 pub struct Streaming<T> {
     /// The response head a bidirectional call has not received yet.
-    head: Option<h2::client::ResponseFuture>,
+    head: Option<PendingHead>,
     headers: Option<MetadataMap>,
     body: Option<RecvStream>,
     decoder: Decoder,
@@ -39,6 +39,20 @@ pub struct Streaming<T> {
     client: Option<Box<ClientSide>>,
     trailers: Option<MetadataMap>,
     _message: PhantomData<fn() -> T>,
+}
+
+/// The response head of a bidirectional call, still to come: from one stream, or from the
+/// retry loop that runs attempts until one is committed.
+pub(crate) enum PendingHead {
+    Stream(h2::client::ResponseFuture),
+    Retrying(
+        Pin<
+            Box<
+                dyn Future<Output = Result<crate::client::call::attempt::ResponseHead, Status>>
+                    + Send,
+            >,
+        >,
+    ),
 }
 
 /// What only a client's response stream carries.
@@ -120,7 +134,7 @@ impl<T> Streaming<T> {
     /// The response stream of a client call whose head has not arrived yet: a bidirectional call
     /// returns before the server answers, since a server may wait for the first request first.
     pub(crate) fn client_pending(
-        head: h2::client::ResponseFuture,
+        head: PendingHead,
         limit: usize,
         side: ClientSide,
     ) -> Streaming<T> {
@@ -190,14 +204,19 @@ impl<T: prost::Message + Default> Streaming<T> {
             self.state = State::Done;
             return Poll::Ready(Err(Status::deadline_exceeded("deadline exceeded")));
         }
-        let response = ready!(Pin::new(head).poll(cx));
-        self.head = None;
-        let result = match response {
-            Ok(response) => crate::client::call::attempt::read_head(response),
-            Err(err) => Err(self.h2_status(err)),
+        let result = match head {
+            PendingHead::Stream(response) => match ready!(Pin::new(response).poll(cx)) {
+                Ok(response) => crate::client::call::attempt::read_head(response),
+                Err(err) => Err(self.h2_status(err)),
+            },
+            PendingHead::Retrying(attempts) => ready!(attempts.as_mut().poll(cx)),
         };
+        self.head = None;
         match result {
             Ok(head) => {
+                if let (Some(client), Some(on_end)) = (self.client.as_mut(), head.on_end) {
+                    client.on_end = Some(on_end);
+                }
                 self.encoding = head.encoding;
                 self.headers = Some(head.metadata);
                 self.body = Some(head.body);

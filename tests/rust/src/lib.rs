@@ -38,6 +38,10 @@ pub struct Observed {
     pub cancel_seen: Notify,
     /// Messages a streaming handler has produced so far.
     pub produced: AtomicUsize,
+    /// Unary and client-streaming calls received (every attempt of a retried call counts).
+    pub attempts: AtomicUsize,
+    /// The time each attempt had left by its grpc-timeout, as the server saw it.
+    pub time_left: std::sync::Mutex<Vec<Duration>>,
 }
 
 /// The `Echo` service of `echo.proto`.
@@ -56,7 +60,28 @@ fn reply(req: &EchoRequest, index: u32) -> EchoResponse {
     }
 }
 
+/// The retry tests' failures: while the attempt is below `fail_until_attempt`.
+fn check_attempt(req: &EchoRequest, previous: u32) -> Result<(), Status> {
+    if req.fail_until_attempt == 0 || previous + 1 >= req.fail_until_attempt {
+        return Ok(());
+    }
+    let code = if req.fail_code > 0 {
+        Code::from_i32(req.fail_code)
+    } else {
+        Code::Unavailable
+    };
+    let status = Status::new(code, format!("attempt {} fails", previous + 1));
+    Err(match req.pushback_ms {
+        0 => status,
+        n if n < 0 => status.with_retry_pushback(None),
+        n => status.with_retry_pushback(Some(Duration::from_millis(n as u64))),
+    })
+}
+
 fn check_fail(req: &EchoRequest) -> Result<(), Status> {
+    if req.fail_until_attempt > 0 {
+        return Ok(());
+    }
     if req.fail_code > 0 {
         return Err(Status::new(
             Code::from_i32(req.fail_code),
@@ -75,12 +100,18 @@ impl echo::Echo for EchoService {
             .context()
             .peer_certificates()
             .map(|chain| chain.len().to_string());
+        let previous = request.context().previous_attempts();
+        self.observed.attempts.fetch_add(1, Ordering::SeqCst);
+        if let Some(left) = request.context().time_remaining() {
+            self.observed.time_left.lock().unwrap().push(left);
+        }
         let req = request.into_inner();
         check_fail(&req)?;
-        if req.delay_ms > 0 {
+        check_attempt(&req, previous)?;
+        if req.delay_ms > 0 && (req.delay_attempts == 0 || previous < req.delay_attempts) {
             tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
         }
-        let mut response = Response::new(reply(&req, 0));
+        let mut response = Response::new(reply(&req, previous));
         if let Some(addr) = request_peer {
             response
                 .metadata_mut()
@@ -113,8 +144,11 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        let previous = request.context().previous_attempts();
+        self.observed.attempts.fetch_add(1, Ordering::SeqCst);
         let req = request.into_inner();
         check_fail(&req)?;
+        check_attempt(&req, previous)?;
         let (tx, stream) = ResponseStream::channel(4);
         let observed = self.observed.clone();
         tokio::spawn(async move {
@@ -140,15 +174,23 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<EchoResponse>, Status> {
+        let previous = request.context().previous_attempts();
+        self.observed.attempts.fetch_add(1, Ordering::SeqCst);
         let mut requests = request.into_inner();
         let mut joined = Vec::new();
+        let mut last = None;
         while let Some(req) = requests.message().await? {
             check_fail(&req)?;
             if req.delay_ms > 0 {
                 // A slow reader, for the flow-control tests.
                 tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
             }
-            joined.push(req.message);
+            joined.push(req.message.clone());
+            last = Some(req);
+        }
+        // A retried stream fails after it was read whole, so a replay must send all of it.
+        if let Some(req) = &last {
+            check_attempt(req, previous)?;
         }
         Ok(Response::new(EchoResponse {
             message: joined.join(","),
@@ -161,12 +203,27 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        let previous = request.context().previous_attempts();
         let mut requests = request.into_inner();
+        // A retry test's request fails the call before any response: read it first.
+        let mut first = None;
+        let fails = |req: &EchoRequest| req.fail_until_attempt > 0;
+        if let Some(req) = requests.message().await? {
+            if fails(&req) {
+                self.observed.attempts.fetch_add(1, Ordering::SeqCst);
+                check_attempt(&req, previous)?;
+            }
+            first = Some(req);
+        }
         let (tx, stream) = ResponseStream::channel(1);
         tokio::spawn(async move {
             let mut i = 0;
             loop {
-                match requests.message().await {
+                let next = match first.take() {
+                    Some(req) => Ok(Some(req)),
+                    None => requests.message().await,
+                };
+                match next {
                     Ok(Some(req)) => {
                         if let Err(status) = check_fail(&req) {
                             tx.fail(status).await;

@@ -66,7 +66,7 @@ pub(crate) struct Shared {
     last_error: Mutex<Option<Error>>,
     start: Mutex<Option<Start>>,
     /// The channel-wide bound on request bytes kept for retries.
-    pub(crate) replay: ReplayBudget,
+    pub(crate) replay: Arc<ReplayBudget>,
 }
 
 /// What the control task needs, kept until the channel first leaves IDLE.
@@ -90,7 +90,7 @@ impl Shared {
     ) -> Shared {
         let applied = Applied::from_config(start.default_config.clone().unwrap_or_default(), None);
         Shared {
-            replay: ReplayBudget::new(config.channel_buffer),
+            replay: Arc::new(ReplayBudget::new(config.channel_buffer)),
             config,
             scheme,
             authority,

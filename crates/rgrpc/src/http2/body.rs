@@ -79,7 +79,7 @@ impl Outbound {
 }
 
 /// Writes as much of `frame` as the granted capacity allows; `Ready(Ok)` once all of it is written.
-fn poll_write(
+pub(crate) fn poll_write(
     cx: &mut Context<'_>,
     send: &mut SendStream<Bytes>,
     frame: &mut Bytes,

@@ -191,8 +191,14 @@ async fn handle_call(
     };
     let encoding = RecvEncoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
     let accept_encoding = head.headers.get(GRPC_ACCEPT_ENCODING).cloned();
+    let previous_attempts = head
+        .headers
+        .get("grpc-previous-rpc-attempts")
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
+        .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);
-    let context = Context::new(peer, peer_certs, deadline, CancellationToken::new());
+    let context = Context::new(peer, peer_certs, deadline, CancellationToken::new())
+        .with_previous_attempts(previous_attempts);
     let started = (!shared.interceptors.is_empty()).then(Instant::now);
     let path = head.uri.path();
     let mut rejected = None;

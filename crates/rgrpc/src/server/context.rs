@@ -17,6 +17,7 @@ pub struct Context {
     peer_certs: Option<Arc<[Vec<u8>]>>,
     deadline: Option<Instant>,
     cancel: Option<CancellationToken>,
+    previous_attempts: u32,
 }
 
 impl Context {
@@ -31,7 +32,19 @@ impl Context {
             peer_certs,
             deadline,
             cancel: Some(cancel),
+            previous_attempts: 0,
         }
+    }
+
+    pub(crate) fn with_previous_attempts(mut self, n: u32) -> Context {
+        self.previous_attempts = n;
+        self
+    }
+
+    /// How many attempts of this call the client made before this one, from
+    /// `grpc-previous-rpc-attempts` (gRFC A6): 0 for a first attempt.
+    pub fn previous_attempts(&self) -> u32 {
+        self.previous_attempts
     }
 
     /// The client's certificate chain (DER, leaf first) when it authenticated with mutual TLS.

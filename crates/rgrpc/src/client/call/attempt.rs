@@ -110,12 +110,16 @@ pub(crate) async fn open(
 }
 
 /// Sorts an error from a response future: refused-unprocessed, or a real failure.
-pub(crate) fn response_error(err: h2::Error, opened: &Opened) -> AttemptError {
+pub(crate) fn response_error(
+    err: h2::Error,
+    picked: &Picked,
+    transport: &Transport,
+) -> AttemptError {
     if err.reason() == Some(h2::Reason::REFUSED_STREAM) {
         return AttemptError::Refused(Status::from_h2(err));
     }
     if err.is_go_away() && err.is_remote() {
-        opened.picked.subchannel.transport_failed(&opened.transport);
+        picked.subchannel.transport_failed(transport);
         return AttemptError::Refused(Status::from_h2(err));
     }
     AttemptError::Failed(Status::from_h2(err))

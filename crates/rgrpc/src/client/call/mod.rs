@@ -8,6 +8,7 @@
 //! client or that the server refused unprocessed.
 
 pub(crate) mod attempt;
+mod replay;
 pub(crate) mod retry;
 
 use std::future::{Future, poll_fn};
@@ -31,7 +32,7 @@ use crate::http2::body::{Outbound, SendError};
 use crate::metadata::MetadataMap;
 use crate::request::{Request, Response};
 use crate::status::Status;
-use crate::streaming::{ClientSide, Streaming};
+use crate::streaming::{ClientSide, PendingHead, Streaming};
 use attempt::{AttemptError, CallHead, Opened, ResponseHead, read_head};
 use retry::{Hedger, Jitter, Next, Pushback, Retrier};
 
@@ -153,9 +154,28 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
-        let (head, messages, _) = self.prepare(path, request)?;
+        let (head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let call = async {
+            if let Some(retrier) = retrier_for(policy) {
+                let (pump, task) = self.pump(messages, &head);
+                let throttle = self.shared.applied().throttle.clone();
+                let response = retry_stream(self, &head, &pump, retrier, throttle).await;
+                let sender = Sender {
+                    task,
+                    error: pump.error.clone(),
+                };
+                let response = response?;
+                let side = client_side(Some(sender), None, response.on_end);
+                let mut stream = Streaming::client(
+                    response.body,
+                    head.max_recv,
+                    response.encoding,
+                    side,
+                    response.trailers_only,
+                );
+                return single_response(response.metadata, &mut stream).await;
+            }
             let opened = self.open_stream(&head).await?;
             let on_end = opened.picked.on_end;
             let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
@@ -178,15 +198,34 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
-        let (head, messages, _) = self.prepare(path, request)?;
+        let (head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        if let Some(retrier) = retrier_for(policy) {
+            // The attempts run inside the response stream, until one is committed.
+            let (pump, task) = self.pump(messages, &head);
+            let sender = Sender {
+                task,
+                error: pump.error.clone(),
+            };
+            let max_recv = head.max_recv;
+            let channel = self.clone();
+            let throttle = self.shared.applied().throttle.clone();
+            let attempts =
+                async move { retry_stream(&channel, &head, &pump, retrier, throttle).await };
+            let side = client_side(Some(sender), deadline, None);
+            let pending = PendingHead::Retrying(Box::pin(attempts));
+            return Ok(Response::new(Streaming::client_pending(
+                pending, max_recv, side,
+            )));
+        }
         let call = async {
             let opened = self.open_stream(&head).await?;
             let on_end = opened.picked.on_end;
             let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
             // Return before the response head: a server may wait for our first message first.
             let side = client_side(Some(sender), deadline, on_end);
-            let stream = Streaming::client_pending(opened.response, head.max_recv, side);
+            let pending = PendingHead::Stream(opened.response);
+            let stream = Streaming::client_pending(pending, head.max_recv, side);
             Ok(Response::new(stream))
         };
         with_deadline(deadline, call).await
@@ -282,9 +321,17 @@ impl Channel {
         // One message, bounded by the send limit, then the end of the request.
         let sent = opened.send.send_data(frame.clone(), true);
         let result = match sent {
-            Err(err) => Err(attempt::response_error(err, &opened)),
+            Err(err) => Err(attempt::response_error(
+                err,
+                &opened.picked,
+                &opened.transport,
+            )),
             Ok(()) => match (&mut opened.response).await {
-                Err(err) => Err(attempt::response_error(err, &opened)),
+                Err(err) => Err(attempt::response_error(
+                    err,
+                    &opened.picked,
+                    &opened.transport,
+                )),
                 Ok(response) => read_head(response).map_err(AttemptError::Failed),
             },
         };
@@ -455,6 +502,104 @@ impl Channel {
             }
         })
         .await
+    }
+}
+
+impl Channel {
+    /// Starts the request pump of a retried streaming call.
+    fn pump<S, M>(
+        &self,
+        messages: S,
+        head: &CallHead,
+    ) -> (replay::Pump, tokio::task::JoinHandle<()>)
+    where
+        S: Stream<Item: IntoOutgoing<Message = M>> + Send + 'static,
+        M: Message + 'static,
+    {
+        replay::Pump::spawn(
+            messages,
+            head.compression,
+            head.max_send,
+            self.shared.config.per_call_buffer,
+            self.shared.replay.clone(),
+        )
+    }
+}
+
+/// The retry state of a streaming call. Hedging a request stream is not done: its attempts
+/// would each need a copy of a stream that may never end, so such calls run once.
+fn retrier_for(policy: Option<CallPolicy>) -> Option<Retrier> {
+    match policy {
+        Some(CallPolicy::Retry(r)) => Some(Retrier::new(r, Jitter::random())),
+        _ => None,
+    }
+}
+
+/// Attempts of a streaming call until one is committed (its response head arrives) or the call
+/// fails for good. The pump replays the kept request frames into each new attempt.
+async fn retry_stream(
+    channel: &Channel,
+    head: &CallHead,
+    pump: &replay::Pump,
+    mut retrier: Retrier,
+    throttle: Option<Arc<retry::Throttle>>,
+) -> Result<ResponseHead, Status> {
+    let (mut refused_once, mut not_sent) = (false, 0);
+    loop {
+        let previous = retrier.attempts() - 1;
+        let opened = match attempt::open(&channel.shared, head, previous).await {
+            Ok(opened) => opened,
+            Err(AttemptError::NotSent(_)) if not_sent < NOT_SENT_LIMIT => {
+                not_sent += 1;
+                continue;
+            }
+            Err(err) => return Err(err.into_status()),
+        };
+        let Opened {
+            response,
+            send,
+            transport,
+            mut picked,
+        } = opened;
+        pump.attempt(send);
+        let result = match response.await {
+            Ok(response) => read_head(response).map_err(AttemptError::Failed),
+            Err(err) => Err(attempt::response_error(err, &picked, &transport)),
+        };
+        let err = match result {
+            Ok(mut response) => {
+                pump.commit();
+                if let Some(t) = &throttle {
+                    t.success();
+                }
+                response.on_end = picked.on_end.take();
+                return Ok(response);
+            }
+            Err(err) => err,
+        };
+        let refused = matches!(err, AttemptError::Refused(_));
+        let status = err.into_status();
+        if let Some(on_end) = picked.on_end.take() {
+            on_end(&crate::client::balancer::CallEnd::new(status.code()));
+        }
+        if let Some(local) = pump.local_error() {
+            return Err(local);
+        }
+        if refused && !refused_once {
+            refused_once = true;
+            continue;
+        }
+        if pump.overflowed() {
+            return Err(status);
+        }
+        match retrier.after_failure(
+            status.code(),
+            Pushback::from_status(&status),
+            throttle.as_deref(),
+        ) {
+            Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
+            Next::Stop => return Err(status),
+        }
     }
 }
 
