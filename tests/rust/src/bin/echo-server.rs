@@ -1,4 +1,5 @@
-//! The test Echo service on `--addr` (default `127.0.0.1:0`), for peers written in other languages.
+//! The test Echo service on `--addr` (default `127.0.0.1:0`), for peers written in other languages
+//! and for tests that kill servers; `--id NAME` makes it answer `x-server-id: NAME`.
 //! Prints `listening on ADDR` once it accepts connections; stops on stdin EOF or SIGTERM.
 
 use rgrpc_tests::{EchoService, echo_server};
@@ -7,11 +8,15 @@ use rgrpc_tests::{EchoService, echo_server};
 async fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:0".to_owned();
+    let mut id = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
+            "--id" => id = Some(args.next().expect("--id needs a value")),
             other => {
-                eprintln!("unknown argument {other:?}; usage: echo-server [--addr HOST:PORT]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: echo-server [--addr HOST:PORT] [--id NAME]"
+                );
                 std::process::exit(2);
             }
         }
@@ -32,7 +37,11 @@ async fn main() {
             () = eof => {}
         }
     };
-    echo_server(EchoService::default())
+    let service = EchoService {
+        server_id: id,
+        ..EchoService::default()
+    };
+    echo_server(service)
         .serve_with_listener(listener, stop)
         .await
         .expect("serve");
