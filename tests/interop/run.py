@@ -227,6 +227,108 @@ def run_client(cmd, env=None):
     return out.returncode == 0, re.sub(r"\s+", " ", last)[:200]
 
 
+# The scale-out cases (pick_first_unary, rpc_soak, channel_soak) run against grpc-go and
+# grpc-java, whose clients implement them. pick_first_unary needs servers that fill server_id and
+# a target with several addresses: for their clients, two of our servers on 127.0.0.1 and [::1]
+# behind `localhost`; for our client, two of grpc-java's XdsTestServer behind an ipv4: list.
+SOAK_FLAGS = ["--soak_iterations=30", "--soak_max_failures=0",
+              "--soak_per_iteration_max_acceptable_latency_ms=2000",
+              "--soak_overall_timeout_seconds=60", "--soak_min_time_ms_between_rpcs=5",
+              "--soak_request_size=271828", "--soak_response_size=314159",
+              "--soak_num_threads=3"]
+SCALE_OUT_CASES = ["pick_first_unary", "rpc_soak", "channel_soak"]
+SCALE_OUT_GAPS = {
+    ("go", "server"): {"pick_first_unary": "grpc-go's interop server does not fill server_id "
+                       "(its xDS test server does, but that module is not on the Go proxy)"},
+}
+
+
+def scale_out(selected, results):
+    """The scale-out cases in both directions; appends to `results`."""
+    ours_server = str(TARGET / "debug" / "interop-server")
+    ours_client = str(TARGET / "debug" / "interop-client")
+    go = TARGET / "go-interop"
+    cp = str(ROOT / "tests" / "java" / "target" / "lib" / "*")
+    clients = {
+        "rgrpc": [ours_client],
+        "go": [str(go / "client")],
+        "java": ["java", "-cp", cp, "io.grpc.testing.integration.TestServiceClient",
+                 "--use_tls=false"],
+    }
+    names = ["rgrpc"] + [p for p in ("go", "java") if p in selected]
+
+    def record(peer, direction, role, case, run):
+        reason = SCALE_OUT_GAPS.get((peer, role), {}).get(case)
+        if reason:
+            results.append((case, peer, direction, "n/a", reason))
+            return
+        ok, detail = run()
+        results.append((case, peer, direction, "pass" if ok else "FAIL", detail))
+
+    # Two of our servers on one port, one per address family, told apart by server_id.
+    port = free_port()
+    servers = []
+    for host, sid in (("127.0.0.1", "rgrpc-v4"), ("::1", "rgrpc-v6")):
+        proc = subprocess.Popen([ours_server, f"--port={port}", f"--host={host}",
+                                 f"--server_id={sid}"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers.append(proc)
+    try:
+        wait_for_port(port, servers[0])
+        for name in names:
+            direction = ("our client -> our server" if name == "rgrpc"
+                         else "their client -> our server")
+            for case in SCALE_OUT_CASES:
+                host = "localhost" if case == "pick_first_unary" else "127.0.0.1"
+                cmd = clients[name] + [f"--server_host={host}", f"--server_port={port}",
+                                       f"--test_case={case}"]
+                if case.endswith("_soak"):
+                    cmd += SOAK_FLAGS
+                record(name, direction, "client", case, lambda cmd=cmd: run_client(cmd))
+    finally:
+        for proc in servers:
+            stop(proc)
+
+    # Our client against their servers.
+    for name in names[1:]:
+        if name == "java":
+            xds = ["java", "-cp", cp, "io.grpc.testing.integration.XdsTestServer"]
+            pick_servers = [lambda p, i=i: xds + [f"--port={p}", f"--maintenance_port={p}",
+                                                  f"--server_id=java-{i}"] for i in (1, 2)]
+            soak_server = lambda p: ["java", "-cp", cp,
+                                     "io.grpc.testing.integration.TestServiceServer",
+                                     f"--port={p}", "--use_tls=false"]
+        else:
+            pick_servers = None
+            soak_server = lambda p: [str(go / "server"), f"--port={p}"]
+        for case in SCALE_OUT_CASES:
+            direction = "our client -> their server"
+            procs = []
+            try:
+                if case == "pick_first_unary":
+                    if pick_servers is None:
+                        record(name, direction, "server", case, lambda: (False, "no server"))
+                        continue
+                    ports = []
+                    for make in pick_servers:
+                        proc, p = start(make)
+                        procs.append(proc)
+                        ports.append(p)
+                    target = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
+                    cmd = [ours_client, f"--target={target}", f"--test_case={case}"]
+                else:
+                    proc, p = start(soak_server)
+                    procs.append(proc)
+                    cmd = [ours_client, "--server_host=127.0.0.1", f"--server_port={p}",
+                           f"--test_case={case}", *SOAK_FLAGS]
+                record(name, direction, "server", case, lambda cmd=cmd: run_client(cmd))
+            except RuntimeError as err:
+                results.append((case, name, direction, "FAIL", f"their server did not start: {err}"))
+            finally:
+                for proc in procs:
+                    stop(proc)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--peers", default="go,java,python,node")
@@ -283,6 +385,7 @@ def main():
         stop(our_server)
         stop(our_tls_server)
         shutil.rmtree(certs, ignore_errors=True)
+    scale_out(selected, results)
 
     width = max(len(c) for c in CASES)
     print(f"\n{'case':<{width}}  {'peer':<10} {'direction':<27} result")

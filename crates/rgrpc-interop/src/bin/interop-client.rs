@@ -1,6 +1,11 @@
 //! `interop-client --server_host=H --server_port=N --test_case=NAME [--use_tls=false]`: one interop
 //! test case against any gRPC server, exiting 0 only on pass. `--test_case=all` runs every case,
 //! prints a line per case and `N passed, M failed`, and exits non-zero if any failed.
+//!
+//! Besides the cases of every run, `pick_first_unary`, `rpc_soak` and `channel_soak` with the
+//! official `--soak_*` flags, and `--service_config_json`. One flag of our own: `--target=T`
+//! connects to any channel target (`ipv4:a:p,b:p`, `dns:///name:p`) instead of
+//! `--server_host`:`--server_port`, for cases that need several addresses.
 
 use std::time::Duration;
 
@@ -106,9 +111,182 @@ impl<T> rgrpc::stream::Stream for Receiver<T> {
     }
 }
 
-async fn run(case: &str, channel: &Channel) -> Outcome {
+/// What a case may need besides the channel: the flags, and new channels (channel_soak).
+struct Setup<'a> {
+    flags: &'a Flags,
+    host: String,
+    port: u16,
+}
+
+impl Setup<'_> {
+    fn channel(&self) -> Result<Channel, String> {
+        channel(self.flags, &self.host, self.port)
+    }
+}
+
+/// The soak flags, with grpc-go's defaults.
+struct Soak {
+    iterations: usize,
+    max_failures: usize,
+    max_latency: Duration,
+    overall: Duration,
+    min_between: Duration,
+    request_size: usize,
+    response_size: i32,
+    threads: usize,
+}
+
+impl Soak {
+    fn from(flags: &Flags) -> Result<Soak, String> {
+        Ok(Soak {
+            iterations: flags.number("soak_iterations", 10)?,
+            max_failures: flags.number("soak_max_failures", 0)?,
+            max_latency: Duration::from_millis(
+                flags.number("soak_per_iteration_max_acceptable_latency_ms", 1000)?,
+            ),
+            overall: Duration::from_secs(flags.number("soak_overall_timeout_seconds", 10)?),
+            min_between: Duration::from_millis(flags.number("soak_min_time_ms_between_rpcs", 0)?),
+            request_size: flags.number("soak_request_size", 271828)?,
+            response_size: flags.number("soak_response_size", 314159)?,
+            threads: flags.number::<usize>("soak_num_threads", 1)?.max(1),
+        })
+    }
+}
+
+/// rpc_soak and channel_soak: many large unary calls in sequence (per thread), each within the
+/// latency bound, over one channel or a new channel each time; passes with at most
+/// `--soak_max_failures` failed iterations, all within the overall timeout.
+async fn soak(setup: &Setup<'_>, shared: &Channel, fresh_channels: bool) -> Outcome {
+    let soak = std::sync::Arc::new(Soak::from(setup.flags)?);
+    let started = tokio::time::Instant::now();
+    let mut threads = Vec::new();
+    for t in 0..soak.threads {
+        let share =
+            soak.iterations / soak.threads + usize::from(t < soak.iterations % soak.threads);
+        let soak = soak.clone();
+        // Lazy channels: each connects inside its iteration, and is closed when dropped.
+        let mut channels = Vec::new();
+        for _ in 0..if fresh_channels { share } else { 0 } {
+            channels.push(Some(setup.channel()?));
+        }
+        let shared = shared.clone();
+        threads.push(tokio::spawn(async move {
+            let (mut failures, mut latencies, mut done) = (0usize, Vec::new(), 0usize);
+            for i in 0..share {
+                if started.elapsed() >= soak.overall {
+                    break;
+                }
+                let begin = tokio::time::Instant::now();
+                let channel = match channels.get_mut(i).and_then(Option::take) {
+                    Some(fresh) => fresh,
+                    None => shared.clone(),
+                };
+                let client = pb::TestServiceClient::new(channel);
+                let request = SimpleRequest {
+                    response_size: soak.response_size,
+                    payload: Some(payload(soak.request_size)),
+                    ..Default::default()
+                };
+                let result = client.unary_call(request).await;
+                let latency = begin.elapsed();
+                let ok = match &result {
+                    Ok(r) => body_len(&r.get_ref().payload) == soak.response_size as usize,
+                    Err(_) => false,
+                };
+                if !ok || latency > soak.max_latency {
+                    failures += 1;
+                    let why = match result {
+                        Err(status) => call_err(status),
+                        Ok(_) if !ok => "wrong payload size".into(),
+                        Ok(_) => {
+                            format!("took {latency:?}, over the {:?} allowed", soak.max_latency)
+                        }
+                    };
+                    eprintln!("soak thread {t} iteration {i} failed: {why}");
+                }
+                latencies.push(latency);
+                done += 1;
+                // A fresh channel is closed before the next one opens.
+                drop(client);
+                tokio::time::sleep_until(begin + soak.min_between).await;
+            }
+            (failures, latencies, done)
+        }));
+    }
+    let (mut failures, mut latencies, mut done) = (0, Vec::new(), 0);
+    for thread in threads {
+        let (f, l, d) = thread
+            .await
+            .map_err(|e| format!("soak thread panicked: {e}"))?;
+        failures += f;
+        latencies.extend(l);
+        done += d;
+    }
+    latencies.sort();
+    let pct = |p: usize| {
+        latencies
+            .get(latencies.len().saturating_sub(1) * p / 100)
+            .copied()
+    };
+    eprintln!(
+        "soak: {done} of {} iterations, {failures} failed, p50 {:?} p90 {:?} p100 {:?}",
+        soak.iterations,
+        pct(50).unwrap_or_default(),
+        pct(90).unwrap_or_default(),
+        pct(100).unwrap_or_default(),
+    );
+    ensure(
+        done == soak.iterations,
+        format!(
+            "only {done} of {} iterations within the {:?} overall timeout",
+            soak.iterations, soak.overall
+        ),
+    )?;
+    ensure(
+        failures <= soak.max_failures,
+        format!(
+            "{failures} iterations failed, {} allowed",
+            soak.max_failures
+        ),
+    )
+}
+
+/// pick_first_unary: 100 calls asking for the server id, which must be the same every time
+/// although the target names several servers.
+async fn pick_first_unary(client: &pb::TestServiceClient) -> Outcome {
+    let mut first: Option<String> = None;
+    for i in 0..100 {
+        let request = SimpleRequest {
+            response_size: 1,
+            payload: Some(payload(1)),
+            fill_server_id: true,
+            ..Default::default()
+        };
+        let mut request = Request::new(request);
+        request.set_timeout(Duration::from_secs(30));
+        let r = client.unary_call(request).await.map_err(call_err)?;
+        let id = r.into_inner().server_id;
+        ensure(
+            !id.is_empty(),
+            format!("call {i}: the server sent no server id"),
+        )?;
+        match &first {
+            None => first = Some(id),
+            Some(f) => ensure(
+                *f == id,
+                format!("call {i} reached {id:?}, the first reached {f:?}"),
+            )?,
+        }
+    }
+    Ok(())
+}
+
+async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
     let client = pb::TestServiceClient::new(channel.clone());
     match case {
+        "pick_first_unary" => pick_first_unary(&client).await,
+        "rpc_soak" => soak(setup, channel, false).await,
+        "channel_soak" => soak(setup, channel, true).await,
         "empty_unary" => {
             let r = client.empty_call(Empty {}).await.map_err(call_err)?;
             ensure(*r.get_ref() == Empty {}, "response not empty")
@@ -480,7 +658,14 @@ async fn run(case: &str, channel: &Channel) -> Outcome {
 /// `--use_test_ca`) or the system roots, verifying `--server_host_override` if given.
 fn channel(flags: &Flags, host: &str, port: u16) -> Result<Channel, String> {
     let use_tls = flags.bool("use_tls", false)?;
-    let builder = Channel::builder(&format!("http://{host}:{port}")).map_err(|e| e.to_string())?;
+    let target = match flags.get("target") {
+        Some(target) => target.to_owned(),
+        None => format!("http://{host}:{port}"),
+    };
+    let mut builder = Channel::builder(&target).map_err(|e| e.to_string())?;
+    if let Some(json) = flags.get("service_config_json") {
+        builder = builder.default_service_config(json);
+    }
     if !use_tls {
         return builder.connect_lazy().map_err(|e| e.to_string());
     }
@@ -513,6 +698,16 @@ async fn main() {
             "use_test_ca",
             "ca_file",
             "server_host_override",
+            "service_config_json",
+            "target",
+            "soak_iterations",
+            "soak_max_failures",
+            "soak_per_iteration_max_acceptable_latency_ms",
+            "soak_overall_timeout_seconds",
+            "soak_min_time_ms_between_rpcs",
+            "soak_request_size",
+            "soak_response_size",
+            "soak_num_threads",
         ],
     ) {
         Ok(f) => f,
@@ -546,10 +741,20 @@ async fn main() {
     };
     let (mut passed, mut failed) = (0, 0);
     for case in &cases {
-        let outcome = match tokio::time::timeout(Duration::from_secs(60), run(case, &channel)).await
-        {
+        let setup = Setup {
+            flags: &flags,
+            host: host.clone(),
+            port,
+        };
+        // Soaks bound themselves with --soak_overall_timeout_seconds; anything else that
+        // takes a minute is stuck.
+        let limit = match Soak::from(&flags) {
+            Ok(soak) if case.ends_with("_soak") => soak.overall + Duration::from_secs(30),
+            _ => Duration::from_secs(60),
+        };
+        let outcome = match tokio::time::timeout(limit, run(case, &channel, &setup)).await {
             Ok(outcome) => outcome,
-            Err(_) => Err("timed out after 60 s".into()),
+            Err(_) => Err(format!("timed out after {limit:?}")),
         };
         match outcome {
             Ok(()) => {

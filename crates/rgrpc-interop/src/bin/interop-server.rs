@@ -1,5 +1,8 @@
 //! `interop-server --port=N [--use_tls=false]`: `grpc.testing.TestService` as the interop test
-//! descriptions define it. Stops on SIGTERM or Ctrl-C.
+//! descriptions define it. Stops on SIGTERM or Ctrl-C. Beyond the official flags, as grpc's xDS
+//! test servers have them: `--server_id=ID` (sent back when a request sets `fill_server_id`,
+//! default `rgrpc`) and our `--host=ADDR` (listen on one address instead of every one), so that
+//! tests can run several servers behind one name.
 
 use std::time::Duration;
 
@@ -13,7 +16,9 @@ use rgrpc_interop::{Flags, payload};
 const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
 const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 
-struct TestService;
+struct TestService {
+    server_id: String,
+}
 
 /// The echo metadata a request carries, to copy into the response.
 struct Echo {
@@ -73,7 +78,10 @@ fn size(n: i32) -> Result<usize, Status> {
     usize::try_from(n).map_err(|_| Status::invalid_argument(format!("negative size {n}")))
 }
 
-async fn unary(request: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Status> {
+async fn unary(
+    request: Request<SimpleRequest>,
+    server_id: &str,
+) -> Result<Response<SimpleResponse>, Status> {
     let echo = Echo::from(request.metadata());
     check_compression(
         &request.get_ref().expect_compressed,
@@ -85,6 +93,11 @@ async fn unary(request: Request<SimpleRequest>) -> Result<Response<SimpleRespons
     }
     let mut response = Response::new(SimpleResponse {
         payload: Some(payload(size(req.response_size)?)),
+        server_id: if req.fill_server_id {
+            server_id.to_owned()
+        } else {
+            String::new()
+        },
         ..Default::default()
     });
     if let Some(c) = &req.response_compressed {
@@ -126,14 +139,14 @@ impl pb::TestService for TestService {
         &self,
         request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
-        unary(request).await
+        unary(request, &self.server_id).await
     }
 
     async fn cacheable_unary_call(
         &self,
         request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
-        unary(request).await
+        unary(request, &self.server_id).await
     }
 
     async fn streaming_output_call(
@@ -247,7 +260,14 @@ impl pb::TestService for TestService {
 async fn main() {
     let flags = match Flags::parse(
         std::env::args().skip(1),
-        &["port", "use_tls", "tls_cert_file", "tls_key_file"],
+        &[
+            "port",
+            "use_tls",
+            "tls_cert_file",
+            "tls_key_file",
+            "server_id",
+            "host",
+        ],
     ) {
         Ok(f) => f,
         Err(e) => {
@@ -259,7 +279,10 @@ async fn main() {
         eprintln!("interop-server: {e}");
         std::process::exit(2);
     });
-    let mut server = Server::builder().add_service(pb::TestServiceServer::new(TestService));
+    let service = TestService {
+        server_id: flags.get("server_id").unwrap_or("rgrpc").to_owned(),
+    };
+    let mut server = Server::builder().add_service(pb::TestServiceServer::new(service));
     if flags.bool("use_tls", false).unwrap_or(true) {
         let (Some(cert), Some(key)) = (flags.get("tls_cert_file"), flags.get("tls_key_file"))
         else {
@@ -278,7 +301,11 @@ async fn main() {
         });
         server = server.tls_config(rgrpc::ServerTlsConfig::new(identity));
     }
-    let addr = format!("[::]:{port}");
+    let addr = match flags.get("host") {
+        Some(host) if host.contains(':') && !host.starts_with('[') => format!("[{host}]:{port}"),
+        Some(host) => format!("{host}:{port}"),
+        None => format!("[::]:{port}"),
+    };
     eprintln!("interop-server listening on {addr}");
     let stop = async {
         let mut term =
