@@ -52,13 +52,14 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq nginx >/dev/null
 fi
 
-step "grpc-go interop programs (pinned in tests/go/go.mod)"
+step "grpc-go interop programs (pinned in tests/go/go.mod) and our grpc-go retry server"
 go_stamp=target/go-interop/.go.sum.sha256
-want=$(cat tests/go/go.mod tests/go/go.sum | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/client ]; then
+want=$(cat tests/go/go.mod tests/go/go.sum tests/go/retryserver/*.go | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/client ] \
+  || [ ! -x target/go-interop/retryserver ]; then
   mkdir -p target/go-interop
   (cd tests/go && go build -o ../../target/go-interop/ \
-    google.golang.org/grpc/interop/client google.golang.org/grpc/interop/server)
+    google.golang.org/grpc/interop/client google.golang.org/grpc/interop/server ./retryserver)
   echo "$want" > "$go_stamp"
 fi
 

@@ -1,5 +1,6 @@
 // The official grpc-go interop test programs (client and server), pinned, built by the test
-// command from the Go module proxy. Nothing of grpc-go is kept in this repository.
+// command from the Go module proxy, and retryserver, our own grpc-go server for the retry
+// tests. Nothing of grpc-go is kept in this repository.
 module rgrpc.test/gointerop
 
 go 1.24.0
