@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     Handshake,
     Timeout,
     Config,
+    Unhealthy,
 }
 
 impl Error {
@@ -85,6 +86,11 @@ impl Error {
     /// The operation took longer than its timeout.
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
+    }
+
+    /// The server is up but its health check says it cannot serve (gRFC A17).
+    pub fn is_unhealthy(&self) -> bool {
+        self.kind == Kind::Unhealthy
     }
 
     /// A configuration (a service config, say) was refused.

@@ -21,7 +21,13 @@ fn now_ms() -> u128 {
 
 #[tokio::main]
 async fn main() {
-    let known = ["target", "calls", "concurrency", "interval_ms", "service_config_json"];
+    let known = [
+        "target",
+        "calls",
+        "concurrency",
+        "interval_ms",
+        "service_config_json",
+    ];
     let flags = Flags::parse(std::env::args().skip(1), &known).unwrap_or_else(|e| {
         eprintln!("chaos-client: {e}");
         std::process::exit(2);
@@ -66,10 +72,19 @@ async fn main() {
                     ..Default::default()
                 });
                 let line = match client.unary_call(request).await {
-                    Ok(r) => format!("{} {} ok", now_ms(), r.metadata().get("x-server-id").unwrap_or("?")),
+                    Ok(r) => format!(
+                        "{} {} ok",
+                        now_ms(),
+                        r.metadata().get("x-server-id").unwrap_or("?")
+                    ),
                     Err(status) => {
                         failed.fetch_add(1, Ordering::SeqCst);
-                        format!("{} FAILED {}: {}", now_ms(), status.code(), status.message())
+                        format!(
+                            "{} FAILED {}: {}",
+                            now_ms(),
+                            status.code(),
+                            status.message()
+                        )
                     }
                 };
                 let _ = tx.send(line);

@@ -20,14 +20,20 @@ fn config(max_attempts: u32, backoff: &str, throttling: &str) -> String {
     )
 }
 
-fn client(target: &str, config: &str, buffer: Option<usize>) -> Result<pb::TestServiceClient, String> {
+fn client(
+    target: &str,
+    config: &str,
+    buffer: Option<usize>,
+) -> Result<pb::TestServiceClient, String> {
     let mut builder = Channel::builder(target)
         .map_err(|e| e.to_string())?
         .default_service_config(config);
     if let Some(bytes) = buffer {
         builder = builder.per_call_retry_buffer(bytes);
     }
-    Ok(pb::TestServiceClient::new(builder.connect_lazy().map_err(|e| e.to_string())?))
+    Ok(pb::TestServiceClient::new(
+        builder.connect_lazy().map_err(|e| e.to_string())?,
+    ))
 }
 
 fn failing<T>(message: T, until: u32, pushback: Option<&str>) -> Request<T> {
@@ -55,7 +61,10 @@ fn unary(until: u32, pushback: Option<&str>) -> Request<SimpleRequest> {
 
 /// The attempts the server has seen so far.
 async fn calls(client: &pb::TestServiceClient) -> Result<u64, String> {
-    let r = client.empty_call(Empty {}).await.map_err(|s| s.to_string())?;
+    let r = client
+        .empty_call(Empty {})
+        .await
+        .map_err(|s| s.to_string())?;
     r.metadata()
         .get("x-calls")
         .and_then(|v| v.parse().ok())
@@ -75,7 +84,11 @@ fn expect_failure(result: Result<impl std::fmt::Debug, Status>, message: &str) -
         Ok(r) => Err(format!("succeeded: {r:?}")),
         Err(s) => ensure(
             s.code() == Code::Unavailable && s.message() == message,
-            format!("got {}: {:?}, wanted UNAVAILABLE: {message:?}", s.code(), s.message()),
+            format!(
+                "got {}: {:?}, wanted UNAVAILABLE: {message:?}",
+                s.code(),
+                s.message()
+            ),
         ),
     }
 }
@@ -84,8 +97,14 @@ async fn check(name: &str, target: &str) -> Outcome {
     match name {
         "success_on_the_right_attempt" => {
             let c = client(target, &config(4, "0.01s", ""), None)?;
-            let r = c.unary_call(unary(3, None)).await.map_err(|s| s.to_string())?;
-            ensure(attempt_header(&r) == Some(3), format!("answered by attempt {:?}", attempt_header(&r)))
+            let r = c
+                .unary_call(unary(3, None))
+                .await
+                .map_err(|s| s.to_string())?;
+            ensure(
+                attempt_header(&r) == Some(3),
+                format!("answered by attempt {:?}", attempt_header(&r)),
+            )
         }
         "max_attempts_then_the_last_status" => {
             let c = client(target, &config(3, "0.01s", ""), None)?;
@@ -94,11 +113,20 @@ async fn check(name: &str, target: &str) -> Outcome {
         "pushback_delays_the_retry" => {
             let c = client(target, &config(3, "0.001s", ""), None)?;
             let started = Instant::now();
-            let r = c.unary_call(unary(2, Some("300"))).await.map_err(|s| s.to_string())?;
-            ensure(attempt_header(&r) == Some(2), "answered by the second attempt")?;
+            let r = c
+                .unary_call(unary(2, Some("300")))
+                .await
+                .map_err(|s| s.to_string())?;
+            ensure(
+                attempt_header(&r) == Some(2),
+                "answered by the second attempt",
+            )?;
             ensure(
                 started.elapsed() >= Duration::from_millis(300),
-                format!("retried after {:?}, before the 300 ms pushback", started.elapsed()),
+                format!(
+                    "retried after {:?}, before the 300 ms pushback",
+                    started.elapsed()
+                ),
             )
         }
         "negative_pushback_stops" => {
@@ -110,9 +138,15 @@ async fn check(name: &str, target: &str) -> Outcome {
             let c = client(target, &config(5, "0.001s", throttling), None)?;
             let before = calls(&c).await?;
             // 4 -> 3 (retry) -> 2 (no longer more than half): 2 attempts, then 1.
-            c.unary_call(unary(100, None)).await.err().ok_or("succeeded")?;
+            c.unary_call(unary(100, None))
+                .await
+                .err()
+                .ok_or("succeeded")?;
             let first = calls(&c).await? - before;
-            c.unary_call(unary(100, None)).await.err().ok_or("succeeded")?;
+            c.unary_call(unary(100, None))
+                .await
+                .err()
+                .ok_or("succeeded")?;
             let second = calls(&c).await? - before - first;
             ensure(
                 first == 2 && second == 1,
@@ -126,7 +160,10 @@ async fn check(name: &str, target: &str) -> Outcome {
             request.get_mut().payload = Some(payload(4096));
             expect_failure(c.unary_call(request).await, "attempt 1 fails")?;
             let used = calls(&c).await? - before;
-            ensure(used == 1, format!("{used} attempts for a request past the buffer"))
+            ensure(
+                used == 1,
+                format!("{used} attempts for a request past the buffer"),
+            )
         }
         "client_stream_replayed_whole" => {
             let c = client(target, &config(4, "0.01s", ""), None)?;
@@ -141,9 +178,15 @@ async fn check(name: &str, target: &str) -> Outcome {
                 .streaming_input_call(request)
                 .await
                 .map_err(|s| s.to_string())?;
-            ensure(attempt_header(&r) == Some(3), format!("answered by attempt {:?}", attempt_header(&r)))?;
+            ensure(
+                attempt_header(&r) == Some(3),
+                format!("answered by attempt {:?}", attempt_header(&r)),
+            )?;
             let total = r.get_ref().aggregated_payload_size;
-            ensure(total == 20_000, format!("the server received {total} bytes, not 20000"))
+            ensure(
+                total == 20_000,
+                format!("the server received {total} bytes, not 20000"),
+            )
         }
         other => Err(format!("unknown check {other}")),
     }
@@ -171,7 +214,8 @@ async fn main() {
     };
     let (mut passed, mut failed) = (0, 0);
     for name in CHECKS {
-        let outcome = match tokio::time::timeout(Duration::from_secs(60), check(name, target)).await {
+        let outcome = match tokio::time::timeout(Duration::from_secs(60), check(name, target)).await
+        {
             Ok(o) => o,
             Err(_) => Err("timed out after 60 s".into()),
         };

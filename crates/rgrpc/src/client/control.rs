@@ -20,8 +20,10 @@ use super::ChannelConfig;
 use super::backoff::BackoffConfig;
 use super::balancer::{
     self, Always, Balancer, ConnectivityState, Controller, Pick, PickRequest, Picked, Picker,
+    SubchannelOptions,
 };
 use super::call::retry::{ReplayBudget, Throttle};
+use super::health::HealthCheck;
 use super::resolver::{Address, Resolution, Resolver, ResolverBuilder, ResolverSink};
 use super::service_config::ServiceConfig;
 use super::subchannel::{Connect, Subchannel, SubchannelState, Transport};
@@ -283,12 +285,26 @@ struct Ctl<'a> {
 }
 
 impl Controller for Ctl<'_> {
-    fn new_subchannel(&mut self, address: &Address) -> Subchannel {
+    fn new_subchannel(&mut self, address: &Address, options: SubchannelOptions) -> Subchannel {
+        let health = if options.wants_health_check() {
+            let applied = self.shared.applied();
+            applied.config.health_check_service().map(|service| {
+                Arc::new(HealthCheck {
+                    service: service.to_owned(),
+                    scheme: self.shared.scheme.clone(),
+                    authority: self.shared.authority.clone(),
+                    user_agent: self.shared.config.user_agent.clone(),
+                })
+            })
+        } else {
+            None
+        };
         let sc = Subchannel::new(
             address.clone(),
             self.connector.clone(),
             self.shared.events.clone(),
             BackoffConfig::default(),
+            health,
         );
         if self.subchannels.len() >= 64 {
             self.subchannels

@@ -16,6 +16,7 @@ pub mod balancer;
 pub(crate) mod call;
 mod connector;
 pub(crate) mod control;
+mod health;
 pub mod resolver;
 pub mod service_config;
 mod subchannel;

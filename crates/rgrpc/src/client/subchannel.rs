@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::control::Event;
+use super::health::{Health, HealthCheck};
 use crate::error::{Error, Kind};
 use crate::transport::connect::Address;
 
@@ -94,7 +95,8 @@ pub(crate) trait Connect: Send + Sync + 'static {
 #[derive(Debug)]
 pub(crate) struct Transport {
     pub(crate) send: SendRequest<Bytes>,
-    generation: u64,
+    /// Which connection of its subchannel this is.
+    connection: u64,
 }
 
 /// One address a balancer connects to. Cheap to clone; clones are the same subchannel.
@@ -108,14 +110,20 @@ struct Inner {
     address: Address,
     connector: Arc<dyn Connect>,
     events: mpsc::UnboundedSender<Event>,
+    /// The connection calls may use: set while READY (and healthy), empty otherwise.
     transport: ArcSwapOption<Transport>,
+    health: Option<Arc<HealthCheck>>,
     state: Mutex<State>,
 }
 
 struct State {
     state: ConnectivityState,
     backoff: Backoff,
+    /// Counts state changes, so that a timer or attempt from an earlier state is ignored.
     generation: u64,
+    /// The live connection, READY or not (while its health is unknown or bad).
+    connection: Option<Arc<Transport>>,
+    connections: u64,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -127,6 +135,7 @@ impl Subchannel {
         connector: Arc<dyn Connect>,
         events: mpsc::UnboundedSender<Event>,
         backoff: BackoffConfig,
+        health: Option<Arc<HealthCheck>>,
     ) -> Subchannel {
         Subchannel {
             inner: Arc::new(Inner {
@@ -135,10 +144,13 @@ impl Subchannel {
                 connector,
                 events,
                 transport: ArcSwapOption::empty(),
+                health,
                 state: Mutex::new(State {
                     state: ConnectivityState::Idle,
                     backoff: Backoff::new(backoff),
                     generation: 0,
+                    connection: None,
+                    connections: 0,
                     task: None,
                 }),
             }),
@@ -198,12 +210,13 @@ impl Subchannel {
         // An attempt or a backoff is abandoned. A connection is not cut: it closes once the
         // calls already on it finish, since nothing can start new ones.
         if let Some(task) = state.task.take()
-            && state.state != ConnectivityState::Ready
+            && state.connection.is_none()
         {
             task.abort();
         }
         state.state = ConnectivityState::Shutdown;
         state.generation += 1;
+        state.connection = None;
         self.inner.transport.store(None);
     }
 
@@ -216,7 +229,7 @@ impl Subchannel {
     /// once instead of when the connection finally closes.
     pub(crate) fn transport_failed(&self, transport: &Transport) {
         let mut state = self.inner.lock();
-        if state.state == ConnectivityState::Ready && state.generation == transport.generation {
+        if state.connection.as_ref().map(|c| c.connection) == Some(transport.connection) {
             Inner::lost(&self.inner, &mut state, "the server is going away (GOAWAY)");
         }
     }
@@ -236,24 +249,47 @@ impl Inner {
         match result {
             Ok(connected) => {
                 state.backoff.reset();
-                // The connection is in place before anyone hears of READY: a picker built on
-                // the event must find it.
-                let generation = state.generation + 1;
-                inner.transport.store(Some(Arc::new(Transport {
+                state.connections += 1;
+                let id = state.connections;
+                let transport = Arc::new(Transport {
                     send: connected.send,
-                    generation,
-                })));
-                Inner::set_arc(inner, &mut state, ConnectivityState::Ready, None);
-                debug_assert_eq!(state.generation, generation);
+                    connection: id,
+                });
+                state.connection = Some(transport.clone());
+                let health = inner.health.clone();
+                if health.is_none() {
+                    // The connection is in place before anyone hears of READY: a picker built
+                    // on the event must find it.
+                    inner.transport.store(Some(transport.clone()));
+                    Inner::set_arc(inner, &mut state, ConnectivityState::Ready, None);
+                }
+                // With health checking, the subchannel stays CONNECTING until the server says
+                // SERVING (gRFC A17).
                 let weak = Arc::downgrade(inner);
                 let ended = connected.ended;
+                let send = transport.send.clone();
                 state.task = Some(tokio::spawn(async move {
-                    let why = ended
-                        .await
-                        .unwrap_or_else(|_| "the connection closed".to_owned());
+                    let watching = async {
+                        match &health {
+                            Some(check) => {
+                                let weak = weak.clone();
+                                super::health::watch(send, check, move |h| {
+                                    if let Some(inner) = weak.upgrade() {
+                                        Inner::health(&inner, id, h);
+                                    }
+                                })
+                                .await;
+                            }
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let why = tokio::select! {
+                        why = ended => why.unwrap_or_else(|_| "the connection closed".to_owned()),
+                        () = watching => return,
+                    };
                     let Some(inner) = weak.upgrade() else { return };
                     let mut state = inner.lock();
-                    if state.generation == generation && state.state == ConnectivityState::Ready {
+                    if state.connection.as_ref().map(|c| c.connection) == Some(id) {
                         Inner::lost(&inner, &mut state, &why);
                     }
                 }));
@@ -281,12 +317,39 @@ impl Inner {
         }
     }
 
-    /// READY -> IDLE: the connection is gone or going.
+    /// The connection is gone or going: back to IDLE.
     fn lost(inner: &Arc<Inner>, state: &mut State, why: &str) {
         tracing::debug!(address = %inner.address, reason = %why, "connection lost");
         inner.transport.store(None);
+        state.connection = None;
         state.task = None;
         Inner::set_arc(inner, state, ConnectivityState::Idle, None);
+    }
+
+    /// A health answer for connection `id`: SERVING makes it READY, anything else takes it out
+    /// of the picker as TRANSIENT_FAILURE while the connection stays open.
+    fn health(inner: &Arc<Inner>, id: u64, health: Health) {
+        let mut state = inner.lock();
+        let Some(connection) = state.connection.clone().filter(|c| c.connection == id) else {
+            return;
+        };
+        match health {
+            Health::Serving if state.state != ConnectivityState::Ready => {
+                inner.transport.store(Some(connection));
+                Inner::set_arc(inner, &mut state, ConnectivityState::Ready, None);
+            }
+            Health::NotServing(why) if state.state != ConnectivityState::TransientFailure => {
+                inner.transport.store(None);
+                let error = Error::new(Kind::Unhealthy, format!("{}: {why}", inner.address));
+                Inner::set_arc(
+                    inner,
+                    &mut state,
+                    ConnectivityState::TransientFailure,
+                    Some(error),
+                );
+            }
+            _ => {}
+        }
     }
 
     /// Moves to `to` and tells the channel.
@@ -349,6 +412,7 @@ mod tests {
             Arc::new(connector.clone()),
             tx,
             BackoffConfig::default(),
+            None,
         );
         assert_eq!(sc.state(), ConnectivityState::Idle);
         let mut base = 1.0f64;
@@ -404,7 +468,7 @@ mod tests {
         let a = addr("10.0.0.1:1");
         connector.set(&a, Outcome::Hang);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default());
+        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default(), None);
         let t = Instant::now();
         sc.connect();
         next_state(&mut rx).await;
@@ -420,7 +484,7 @@ mod tests {
         let a = addr("10.0.0.1:1");
         connector.set(&a, Outcome::AcceptAfter(Duration::from_millis(5)));
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default());
+        let sc = Subchannel::new(a, Arc::new(connector), tx, BackoffConfig::default(), None);
         sc.connect();
         next_state(&mut rx).await;
         sc.shutdown();

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backoff::BackoffConfig;
-use super::balancer::{Balancer, ConnectivityState, Controller, Pick, PickRequest, Picker};
+use super::balancer::{
+    Balancer, ConnectivityState, Controller, Pick, PickRequest, Picker, SubchannelOptions,
+};
 use super::control::Event;
 use super::subchannel::{Connect, Connected, Subchannel};
 use crate::error::{Error, Kind};
@@ -209,12 +211,13 @@ impl TestCtl {
 }
 
 impl Controller for TestCtl {
-    fn new_subchannel(&mut self, address: &Address) -> Subchannel {
+    fn new_subchannel(&mut self, address: &Address, _: SubchannelOptions) -> Subchannel {
         Subchannel::new(
             address.clone(),
             Arc::new(self.connector.clone()),
             self.events.clone(),
             BackoffConfig::default(),
+            None,
         )
     }
 

@@ -26,12 +26,37 @@ use crate::metadata::MetadataMap;
 use crate::status::{Code, Status};
 pub use crate::transport::connect::Address;
 
+/// How a balancer wants a subchannel made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubchannelOptions {
+    health_check: bool,
+}
+
+impl SubchannelOptions {
+    /// The defaults: no health checking.
+    pub fn new() -> SubchannelOptions {
+        SubchannelOptions::default()
+    }
+
+    /// Checks the server's health (gRFC A17) when the service config names a
+    /// `healthCheckConfig.serviceName`: the subchannel is READY only while the server reports
+    /// SERVING. `round_robin` asks for it; `pick_first` does not.
+    pub fn health_check(mut self, yes: bool) -> SubchannelOptions {
+        self.health_check = yes;
+        self
+    }
+
+    pub(crate) fn wants_health_check(&self) -> bool {
+        self.health_check
+    }
+}
+
 /// A balancer's view of its channel: how it makes subchannels and publishes pickers.
 pub trait Controller {
     /// A new subchannel for `address`, IDLE until [`Subchannel::connect`] is called. Its state
     /// changes arrive in [`Balancer::subchannel_update`]. Call [`Subchannel::shutdown`] when it
     /// is no longer wanted.
-    fn new_subchannel(&mut self, address: &Address) -> Subchannel;
+    fn new_subchannel(&mut self, address: &Address, options: SubchannelOptions) -> Subchannel;
     /// Publishes the balancer's aggregate state and the picker calls use from now on.
     fn update_picker(&mut self, state: ConnectivityState, picker: Arc<dyn Picker>);
     /// Asks the resolver to look again (it may wait for its minimum interval).

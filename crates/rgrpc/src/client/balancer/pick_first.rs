@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::{
     Address, Always, Balancer, BalancerBuilder, ConnectivityState, Controller, One, Subchannel,
-    SubchannelState, unavailable,
+    SubchannelOptions, SubchannelState, unavailable,
 };
 use crate::client::resolver::Endpoint;
 use crate::status::Status;
@@ -153,7 +153,7 @@ impl PickFirst {
         match &self.subchannels[i] {
             Some(sc) if sc.state() != ConnectivityState::Shutdown => sc.clone(),
             _ => {
-                let sc = ctl.new_subchannel(&self.addresses[i]);
+                let sc = ctl.new_subchannel(&self.addresses[i], SubchannelOptions::new());
                 self.subchannels[i] = Some(sc.clone());
                 sc
             }
@@ -383,6 +383,11 @@ impl Balancer for PickFirst {
         match state.state() {
             ConnectivityState::Ready => {
                 if self.selected == Some(i) {
+                    // Healthy again (gRFC A17).
+                    if self.mode != Mode::Ready {
+                        self.mode = Mode::Ready;
+                        self.publish(ctl);
+                    }
                     return;
                 }
                 for (j, sc) in self.subchannels.iter_mut().enumerate() {
@@ -408,6 +413,15 @@ impl Balancer for PickFirst {
                 if self.mode == Mode::TransientFailure {
                     subchannel.connect();
                 }
+            }
+            ConnectivityState::TransientFailure if self.selected == Some(i) => {
+                // Connected, but its health check says it cannot serve: fail calls until it
+                // recovers or the connection goes.
+                if let Some(slot) = self.errors.get_mut(i) {
+                    *slot = state.error().cloned();
+                }
+                self.mode = Mode::TransientFailure;
+                self.publish(ctl);
             }
             ConnectivityState::TransientFailure => {
                 if let Some(slot) = self.errors.get_mut(i) {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::pick_first::PickFirst;
 use super::{
     Address, Always, Balancer, BalancerBuilder, ConnectivityState, Controller, Pick, PickRequest,
-    Picker, Subchannel, SubchannelState,
+    Picker, Subchannel, SubchannelOptions, SubchannelState,
 };
 use crate::client::resolver::Endpoint;
 use crate::status::Status;
@@ -61,8 +61,11 @@ struct ChildCtl<'a> {
 }
 
 impl Controller for ChildCtl<'_> {
-    fn new_subchannel(&mut self, address: &Address) -> Subchannel {
-        let sc = self.parent.new_subchannel(address);
+    fn new_subchannel(&mut self, address: &Address, options: SubchannelOptions) -> Subchannel {
+        // Endpoints are health-checked when the service config asks for it (gRFC A17).
+        let sc = self
+            .parent
+            .new_subchannel(address, options.health_check(true));
         self.owner.insert(sc.id(), self.index);
         sc
     }
