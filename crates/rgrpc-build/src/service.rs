@@ -258,4 +258,84 @@ impl {client} {{
         );
     }
     buf.push_str("}\n");
+    blocking_client(service, buf);
+}
+
+/// The same client for synchronous code: each method blocks until its call completes, and
+/// response streams are iterators.
+fn blocking_client(service: &Service, buf: &mut String) {
+    let client = format!("{}Client", service.name);
+    let blocking = format!("{}BlockingClient", service.name);
+    let full = full_name(service);
+    doc(
+        &format!(
+            " A blocking client for `{full}`, for synchronous code (it must not run on a \
+             current-thread async runtime's thread). Cheap to clone."
+        ),
+        "",
+        buf,
+    );
+    let _ = writeln!(
+        buf,
+        r#"#[derive(Debug, Clone)]
+pub struct {blocking} {{
+    inner: {client},
+}}
+#[allow(dead_code)]
+impl {blocking} {{
+    /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
+    pub fn connect(target: &str) -> ::core::result::Result<Self, {C}::Error> {{
+        let channel = {C}::block_on({C}::Channel::connect(target))??;
+        ::core::result::Result::Ok(Self::new(channel))
+    }}
+    /// A blocking client over an existing channel.
+    pub fn new(channel: {C}::Channel) -> Self {{
+        Self {{ inner: {client}::new(channel) }}
+    }}
+    /// The channel this client calls over.
+    pub fn channel(&self) -> &{C}::Channel {{
+        self.inner.channel()
+    }}"#
+    );
+    for method in &service.methods {
+        docs(&method.comments, "    ", buf);
+        if method.comments.leading.is_empty() {
+            doc(
+                &format!(
+                    " Calls `{}` and waits for the answer.",
+                    path(service, method)
+                ),
+                "    ",
+                buf,
+            );
+        }
+        let request = if method.client_streaming {
+            format!(
+                "impl {C}::IntoStreamingRequest<Message = {}>",
+                method.input_type
+            )
+        } else {
+            format!("impl {C}::IntoRequest<{}>", method.input_type)
+        };
+        let name = &method.name;
+        if method.server_streaming {
+            let _ = writeln!(
+                buf,
+                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::Response<{C}::BlockingStreaming<{out}>>, {C}::Status> {{
+        let response = {C}::block_on(self.inner.{name}(request))??;
+        ::core::result::Result::Ok(response.map({C}::BlockingStreaming::new))
+    }}"#,
+                out = method.output_type,
+            );
+        } else {
+            let _ = writeln!(
+                buf,
+                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::Response<{out}>, {C}::Status> {{
+        {C}::block_on(self.inner.{name}(request))?
+    }}"#,
+                out = method.output_type,
+            );
+        }
+    }
+    buf.push_str("}\n");
 }

@@ -3,6 +3,7 @@
 
 pub use crate::client::Channel;
 pub use crate::client::IntoStreamingRequest;
+pub use crate::client::blocking::{BlockingStreaming, block_on};
 pub use crate::codec::Outgoing;
 pub use crate::error::Error;
 pub use crate::request::{IntoRequest, Request, Response};

@@ -205,3 +205,55 @@ impl HealthClient {
             .await
     }
 }
+/// A blocking client for `grpc.health.v1.Health`, for synchronous code (it must not run on a current-thread async runtime's thread). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HealthBlockingClient {
+    inner: HealthClient,
+}
+#[allow(dead_code)]
+impl HealthBlockingClient {
+    /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
+    pub fn connect(
+        target: &str,
+    ) -> ::core::result::Result<Self, ::rgrpc::codegen::Error> {
+        let channel = ::rgrpc::codegen::block_on(
+            ::rgrpc::codegen::Channel::connect(target),
+        )??;
+        ::core::result::Result::Ok(Self::new(channel))
+    }
+    /// A blocking client over an existing channel.
+    pub fn new(channel: ::rgrpc::codegen::Channel) -> Self {
+        Self {
+            inner: HealthClient::new(channel),
+        }
+    }
+    /// The channel this client calls over.
+    pub fn channel(&self) -> &::rgrpc::codegen::Channel {
+        self.inner.channel()
+    }
+    /// The current status, or NOT_FOUND for a service the server does not know.
+    pub fn check(
+        &self,
+        request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
+    ) -> ::core::result::Result<
+        ::rgrpc::codegen::Response<HealthCheckResponse>,
+        ::rgrpc::codegen::Status,
+    > {
+        ::rgrpc::codegen::block_on(self.inner.check(request))?
+    }
+    /// The current status, then every change, for as long as the caller listens.
+    pub fn watch(
+        &self,
+        request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
+    ) -> ::core::result::Result<
+        ::rgrpc::codegen::Response<
+            ::rgrpc::codegen::BlockingStreaming<HealthCheckResponse>,
+        >,
+        ::rgrpc::codegen::Status,
+    > {
+        let response = ::rgrpc::codegen::block_on(self.inner.watch(request))??;
+        ::core::result::Result::Ok(
+            response.map(::rgrpc::codegen::BlockingStreaming::new),
+        )
+    }
+}

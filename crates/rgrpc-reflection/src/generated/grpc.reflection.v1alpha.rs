@@ -219,3 +219,49 @@ impl ServerReflectionClient {
             .await
     }
 }
+/// A blocking client for `grpc.reflection.v1alpha.ServerReflection`, for synchronous code (it must not run on a current-thread async runtime's thread). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServerReflectionBlockingClient {
+    inner: ServerReflectionClient,
+}
+#[allow(dead_code)]
+impl ServerReflectionBlockingClient {
+    /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
+    pub fn connect(
+        target: &str,
+    ) -> ::core::result::Result<Self, ::rgrpc::codegen::Error> {
+        let channel = ::rgrpc::codegen::block_on(
+            ::rgrpc::codegen::Channel::connect(target),
+        )??;
+        ::core::result::Result::Ok(Self::new(channel))
+    }
+    /// A blocking client over an existing channel.
+    pub fn new(channel: ::rgrpc::codegen::Channel) -> Self {
+        Self {
+            inner: ServerReflectionClient::new(channel),
+        }
+    }
+    /// The channel this client calls over.
+    pub fn channel(&self) -> &::rgrpc::codegen::Channel {
+        self.inner.channel()
+    }
+    /// One stream per client: each request answered in order.
+    pub fn server_reflection_info(
+        &self,
+        request: impl ::rgrpc::codegen::IntoStreamingRequest<
+            Message = ServerReflectionRequest,
+        >,
+    ) -> ::core::result::Result<
+        ::rgrpc::codegen::Response<
+            ::rgrpc::codegen::BlockingStreaming<ServerReflectionResponse>,
+        >,
+        ::rgrpc::codegen::Status,
+    > {
+        let response = ::rgrpc::codegen::block_on(
+            self.inner.server_reflection_info(request),
+        )??;
+        ::core::result::Result::Ok(
+            response.map(::rgrpc::codegen::BlockingStreaming::new),
+        )
+    }
+}

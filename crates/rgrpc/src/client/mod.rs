@@ -13,6 +13,7 @@
 
 mod backoff;
 pub mod balancer;
+pub mod blocking;
 pub(crate) mod call;
 mod connector;
 pub(crate) mod control;
