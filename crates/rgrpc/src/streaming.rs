@@ -65,11 +65,14 @@ pub(crate) struct ClientSide {
     pub(crate) send_error: Option<Arc<Mutex<Option<Status>>>>,
     /// The picker's hook, told how the call ended.
     pub(crate) on_end: Option<crate::client::balancer::OnEnd>,
+    /// Counts the call as in progress for the channel's idle timeout.
+    pub(crate) active: Option<crate::client::control::ActiveCall>,
 }
 
 impl ClientSide {
     /// Tells the picker's hook, once, how the call ended.
     pub(crate) fn end(&mut self, code: crate::Code) {
+        self.active = None;
         if let Some(on_end) = self.on_end.take() {
             on_end(&crate::client::balancer::CallEnd::new(code));
         }

@@ -7,8 +7,10 @@
 //! each swapped atomically, and are woken when a new picker arrives.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::uri::{Authority, Scheme};
@@ -69,6 +71,19 @@ pub(crate) struct Shared {
     start: Mutex<Option<Start>>,
     /// The channel-wide bound on request bytes kept for retries.
     pub(crate) replay: Arc<ReplayBudget>,
+    /// Calls in progress, and calls ever started: the channel goes idle when neither moves for
+    /// its idle timeout.
+    active: AtomicUsize,
+    started: AtomicU64,
+}
+
+/// Counts a call as in progress while it lives.
+pub(crate) struct ActiveCall(Arc<Shared>);
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What the control task needs, kept until the channel first leaves IDLE.
@@ -93,6 +108,8 @@ impl Shared {
         let applied = Applied::from_config(start.default_config.clone().unwrap_or_default(), None);
         Shared {
             replay: Arc::new(ReplayBudget::new(config.channel_buffer)),
+            active: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
             config,
             scheme,
             authority,
@@ -110,6 +127,13 @@ impl Shared {
             last_error: Mutex::new(None),
             start: Mutex::new(Some(start)),
         }
+    }
+
+    /// Marks the start of a call; it counts as in progress until the guard is dropped.
+    pub(crate) fn call_started(self: &Arc<Self>) -> ActiveCall {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        ActiveCall(self.clone())
     }
 
     /// The service config in force.
@@ -387,6 +411,23 @@ impl Control {
         }
     }
 
+    /// No call for a whole idle timeout: close the connections and stop resolving, until the
+    /// next call leaves IDLE again.
+    fn go_idle(&mut self) {
+        if self.resolver.is_none() {
+            return;
+        }
+        tracing::debug!(target = %self.shared.target, "channel idle; closing its connections");
+        self.resolver = None;
+        self.balancer = None;
+        self.wake = None;
+        for sc in self.subchannels.drain(..) {
+            sc.shutdown();
+        }
+        self.shared
+            .publish(ConnectivityState::Idle, Arc::new(Always(None)));
+    }
+
     fn resolved(&mut self, resolution: Resolution) {
         let (endpoints, json) = resolution.into_parts();
         let config = match json {
@@ -479,11 +520,24 @@ async fn run(shared: Arc<Shared>, start: Start) {
         wake: None,
         resolve_now: false,
     };
+    // The idle timeout: a look every period; idle when no call ran during a whole one.
+    let idle_after = shared.config.idle_timeout.filter(|d| !d.is_zero());
+    let mut idle_look = tokio::time::interval(idle_after.unwrap_or(Duration::from_secs(3600)));
+    idle_look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    idle_look.tick().await;
+    let mut seen_started = shared.started.load(Ordering::Relaxed);
     loop {
         let wake = control.wake;
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
+            _ = idle_look.tick(), if idle_after.is_some() => {
+                let started = shared.started.load(Ordering::Relaxed);
+                if started == seen_started && shared.active.load(Ordering::Acquire) == 0 {
+                    control.go_idle();
+                }
+                seen_started = started;
+            }
             event = events.recv() => match event {
                 Some(event) => control.handle(event),
                 None => break,

@@ -136,6 +136,7 @@ async fn watch_once(
         sender: None,
         send_error: None,
         on_end: None,
+        active: None,
     };
     let encoding: RecvEncoding = head.encoding;
     let mut answers: Streaming<HealthCheckResponse> =

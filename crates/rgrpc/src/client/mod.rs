@@ -73,6 +73,7 @@ pub(crate) struct ChannelConfig {
     pub(crate) keepalive: Option<crate::KeepaliveConfig>,
     pub(crate) per_call_buffer: usize,
     pub(crate) channel_buffer: usize,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 /// A client interceptor: sees each call's path and metadata before it is sent, may add to the
@@ -110,6 +111,8 @@ impl Default for ChannelConfig {
             keepalive: None,
             per_call_buffer: DEFAULT_PER_CALL_BUFFER,
             channel_buffer: DEFAULT_CHANNEL_BUFFER,
+            // grpc-go's default.
+            idle_timeout: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -315,6 +318,13 @@ impl Builder {
     /// is committed at once and not retried.
     pub fn per_call_retry_buffer(mut self, bytes: usize) -> Self {
         self.config.per_call_buffer = bytes;
+        self
+    }
+
+    /// Closes the channel's connections and stops resolving after `idle` without calls (default
+    /// 30 minutes, as grpc-go; zero never idles). The next call reconnects.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.idle_timeout = Some(idle);
         self
     }
 

@@ -32,6 +32,8 @@ pub(crate) struct CallHead {
     pub(crate) compression: Encoding,
     pub(crate) max_send: usize,
     pub(crate) max_recv: usize,
+    /// Counts the call as in progress (for the idle timeout) while it lives.
+    pub(crate) active: Option<crate::client::control::ActiveCall>,
 }
 
 /// How an attempt failed.

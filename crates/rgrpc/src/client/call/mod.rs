@@ -117,8 +117,9 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
-        let (head, message, policy) = self.prepare(path, request)?;
+        let (mut head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let active = head.active.take();
         let call = async {
             let frame = codec::encode(
                 &mut FrameWriter::new(),
@@ -127,11 +128,13 @@ impl Channel {
                 head.compression,
             )?;
             let response = self.send_whole(&head, frame, policy).await?;
+            let mut side = client_side(None, deadline, response.on_end);
+            side.active = active;
             let stream = Streaming::client(
                 response.body,
                 head.max_recv,
                 response.encoding,
-                client_side(None, deadline, response.on_end),
+                side,
                 response.trailers_only,
             );
             Ok(Response::from_parts(
@@ -198,8 +201,9 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
-        let (head, messages, policy) = self.prepare(path, request)?;
+        let (mut head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let active = head.active.take();
         if let Some(retrier) = retrier_for(policy) {
             // The attempts run inside the response stream, until one is committed.
             let (pump, task) = self.pump(messages, &head);
@@ -212,7 +216,8 @@ impl Channel {
             let throttle = self.shared.applied().throttle.clone();
             let attempts =
                 async move { retry_stream(&channel, &head, &pump, retrier, throttle).await };
-            let side = client_side(Some(sender), deadline, None);
+            let mut side = client_side(Some(sender), deadline, None);
+            side.active = active;
             let pending = PendingHead::Retrying(Box::pin(attempts));
             return Ok(Response::new(Streaming::client_pending(
                 pending, max_recv, side,
@@ -223,7 +228,8 @@ impl Channel {
             let on_end = opened.picked.on_end;
             let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
             // Return before the response head: a server may wait for our first message first.
-            let side = client_side(Some(sender), deadline, on_end);
+            let mut side = client_side(Some(sender), deadline, on_end);
+            side.active = active;
             let pending = PendingHead::Stream(opened.response);
             let stream = Streaming::client_pending(pending, head.max_recv, side);
             Ok(Response::new(stream))
@@ -293,6 +299,7 @@ impl Channel {
             compression,
             max_send,
             max_recv,
+            active: Some(shared.call_started()),
         };
         Ok((head, message, policy))
     }
@@ -699,6 +706,7 @@ fn client_side(
         sender: task,
         send_error,
         on_end,
+        active: None,
     }
 }
 
