@@ -129,6 +129,9 @@ struct State {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// How often a connection is checked for a GOAWAY from the server.
+const GOAWAY_PROBE: Duration = Duration::from_millis(500);
+
 impl Subchannel {
     pub(crate) fn new(
         address: Address,
@@ -207,11 +210,10 @@ impl Subchannel {
         if state.state == ConnectivityState::Shutdown {
             return;
         }
-        // An attempt or a backoff is abandoned. A connection is not cut: it closes once the
-        // calls already on it finish, since nothing can start new ones.
-        if let Some(task) = state.task.take()
-            && state.connection.is_none()
-        {
+        // An attempt, a backoff or a connection's watcher is abandoned. The connection itself
+        // is not cut: it closes once the calls already on it finish, since nothing can start
+        // new ones.
+        if let Some(task) = state.task.take() {
             task.abort();
         }
         state.state = ConnectivityState::Shutdown;
@@ -266,8 +268,9 @@ impl Inner {
                 // With health checking, the subchannel stays CONNECTING until the server says
                 // SERVING (gRFC A17).
                 let weak = Arc::downgrade(inner);
-                let ended = connected.ended;
+                let mut ended = connected.ended;
                 let send = transport.send.clone();
+                let probe = Arc::downgrade(&transport);
                 state.task = Some(tokio::spawn(async move {
                     let watching = async {
                         match &health {
@@ -280,12 +283,35 @@ impl Inner {
                                 })
                                 .await;
                             }
-                            None => std::future::pending().await,
+                            None => {
+                                drop(send);
+                                std::future::pending().await
+                            }
                         }
                     };
-                    let why = tokio::select! {
-                        why = ended => why.unwrap_or_else(|_| "the connection closed".to_owned()),
-                        () = watching => return,
+                    tokio::pin!(watching);
+                    // h2 tells of a GOAWAY only when a new stream is refused: look twice a
+                    // second, so that the subchannel moves on while long calls finish here.
+                    let mut look = tokio::time::interval(GOAWAY_PROBE);
+                    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let why = loop {
+                        tokio::select! {
+                            why = &mut ended => {
+                                break why.unwrap_or_else(|_| "the connection closed".to_owned());
+                            }
+                            () = &mut watching => return,
+                            _ = look.tick() => {
+                                let Some(transport) = probe.upgrade() else { return };
+                                let mut send = transport.send.clone();
+                                drop(transport);
+                                let ready = std::future::poll_fn(|cx| {
+                                    std::task::Poll::Ready(send.poll_ready(cx))
+                                });
+                                if let std::task::Poll::Ready(Err(err)) = ready.await {
+                                    break format!("the server is going away: {err}");
+                                }
+                            }
+                        }
                     };
                     let Some(inner) = weak.upgrade() else { return };
                     let mut state = inner.lock();

@@ -6,13 +6,8 @@
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use std::time::Duration;
-
 use crate::error::{Error, Kind};
 use crate::server::ServerConfig;
-
-/// How often a client connection checks whether the server sent GOAWAY.
-const GOAWAY_PROBE: Duration = Duration::from_millis(500);
 
 /// What a client announces and assumes on a new connection.
 #[derive(Debug, Clone, Copy)]
@@ -72,7 +67,6 @@ where
         })?;
     let (mut ended_tx, ended) = tokio::sync::oneshot::channel();
     let keepalive = settings.keepalive.zip(conn.ping_pong());
-    let mut probe = send.clone();
     tokio::spawn(async move {
         let alive = async {
             match keepalive {
@@ -80,30 +74,17 @@ where
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(alive);
-        // h2 tells of a GOAWAY only when a new stream is refused; look every half second, so
-        // that the subchannel moves on while long calls finish on this connection.
-        let mut look = tokio::time::interval(GOAWAY_PROBE);
-        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let why = loop {
-            tokio::select! {
-                ended = &mut conn => break match ended {
-                    Ok(()) => "the connection closed".to_owned(),
-                    Err(err) => format!("the connection failed: {err}"),
-                },
-                why = &mut alive => break why,
-                // The subchannel stopped wanting this connection.
-                () = ended_tx.closed() => return,
-                _ = look.tick() => {
-                    let going = std::future::poll_fn(|cx| std::task::Poll::Ready(probe.poll_ready(cx)));
-                    if let std::task::Poll::Ready(Err(err)) = going.await {
-                        tracing::debug!(error = %err, "the server is going away");
-                        let _ = ended_tx.send(format!("the server is going away: {err}"));
-                        // Calls still running on it finish; nothing new starts here.
-                        let _ = conn.await;
-                        return;
-                    }
-                }
+        let why = tokio::select! {
+            ended = &mut conn => match ended {
+                Ok(()) => "the connection closed".to_owned(),
+                Err(err) => format!("the connection failed: {err}"),
+            },
+            why = alive => why,
+            // Nobody listens for the end any more: the connection closes by itself once its
+            // request senders are gone and its calls have finished.
+            () = ended_tx.closed() => {
+                let _ = conn.await;
+                return;
             }
         };
         tracing::debug!(reason = %why, "client connection ended");
