@@ -254,3 +254,14 @@ def test_file_controller_concurrent_writers_leave_one_whole_version(root_dir):
     finally:
         channel.close()
         p.stop()
+
+
+def test_least_request_example_sends_less_to_the_slow_server():
+    """examples/least-request: a balancer written against the public API, chosen by the
+    service config, gives the slow server far fewer calls than the two fast ones."""
+    out = subprocess.run([binary("least-request")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    counts = dict(line.split(": ") for line in out.stdout.splitlines())
+    calls = {name: int(text.split()[0]) for name, text in counts.items()}
+    assert sum(calls.values()) == 600, calls
+    assert calls["slow"] * 2 < min(calls["fast-1"], calls["fast-2"]), calls
