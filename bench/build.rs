@@ -6,9 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let theirs = out.join("tonic");
     std::fs::create_dir_all(&ours)?;
     std::fs::create_dir_all(&theirs)?;
+    // Our client too: the scale-out benchmark calls with it.
     rgrpc_build::configure()
         .out_dir(&ours)
-        .build_client(false)
         .compile(&["proto/helloworld.proto"], &["proto"])?;
     // tonic's generator, fed by protox too, so no protoc is needed.
     let fds = protox::compile(["proto/helloworld.proto"], ["proto"])?;

@@ -4,13 +4,16 @@
 //!
 //! ```text
 //! TCP/Unix socket ─▶ HTTP/2 connection ─▶ stream ─▶ gRPC frames ─▶ protobuf message ─▶ handler
-//!   server/conn      h2 (http2/)          server/call framing/       codec/ (prost)      your impl
+//!   transport/       h2 (http2/)          server/call framing/       codec/ (prost)      your impl
 //! ```
+//!
+//! A client call: target → resolver → balancer → subchannel (picked without a lock) → attempt,
+//! and the retry layer decides whether another attempt follows (see [`client`]).
 //!
 //! | module | what it holds |
 //! |---|---|
 //! | [`server`] | [`Server`] builder, routing, the call [`Context`](server::Context), response streams |
-//! | [`client`] | [`Channel`]: one connection, shared by clones, reconnecting with backoff |
+//! | [`client`] | [`Channel`]: targets, resolvers, balancers (`pick_first`, `round_robin`, yours), service config, retries and hedging, blocking clients |
 //! | [`metadata`] | [`MetadataMap`]: ASCII and `-bin` values, `grpc-timeout` |
 //! | [`Status`], [`Code`] | the error that crosses the wire |
 //!
