@@ -89,6 +89,31 @@ def test_errors_have_codes_and_name_the_problem(route_guide):
     assert out.returncode == 3 and "UNAVAILABLE" in out.stderr
 
 
+def test_every_target_form_and_a_service_config(route_guide):
+    """list, describe, call and health take any channel target, and --service-config."""
+    port = route_guide.rsplit(":", 1)[1]
+    point = '{"latitude": 410123457, "longitude": -732012989}'
+    for target in [f"127.0.0.1:{port}", f"dns:///localhost:{port}", f"ipv4:127.0.0.1:{port}",
+                   f"ipv4:127.0.0.1:1,127.0.0.1:{port}"]:
+        out = rgrpc("call", target, "routeguide.RouteGuide/GetFeature", "-d", point)
+        assert out.returncode == 0, (target, out.stderr)
+        assert json.loads(out.stdout)["name"] == "Birch Hollow Station"
+        assert rgrpc("list", target).returncode == 0
+        assert rgrpc("describe", target, "routeguide.Point").returncode == 0
+        assert rgrpc("health", target).returncode == 0
+    config = ('{"loadBalancingConfig":[{"round_robin":{}}],"methodConfig":[{"name":[{}],'
+              '"timeout":"5s","retryPolicy":{"maxAttempts":3,"initialBackoff":"0.1s",'
+              '"maxBackoff":"1s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}')
+    out = rgrpc("call", "--service-config", config, f"ipv4:127.0.0.1:1,127.0.0.1:{port}",
+                "routeguide.RouteGuide/GetFeature", "-d", point)
+    assert out.returncode == 0, out.stderr
+    out = rgrpc("call", "--service-config", '{"methodConfig":[{"name":[{}],"timeout":"soon"}]}',
+                route_guide, "routeguide.RouteGuide/GetFeature", "-d", point)
+    assert out.returncode == 2 and "methodConfig[0].timeout" in out.stderr, out.stderr
+    out = rgrpc("call", "nope:///x", "a.B/C", "-d", "{}")
+    assert out.returncode == 2 and "no resolver" in out.stderr, out.stderr
+
+
 def test_call_with_local_protos_metadata_and_verbose():
     p, port = start_rust_server("user-info")
     try:

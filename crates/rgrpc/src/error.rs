@@ -18,6 +18,8 @@ pub struct Error {
     kind: Kind,
     message: String,
     source: Option<Source>,
+    /// Whether Display adds the source's text (a summary that already says it does not).
+    shows_source: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,7 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            shows_source: true,
         }
     }
 
@@ -49,12 +52,14 @@ impl Error {
         self
     }
 
-    /// An error of the same kind that says `message` first and has `self` as its source.
-    pub(crate) fn wrap(&self, message: String) -> Error {
+    /// A summary of the same kind whose `message` already tells `self`'s text; `self` stays the
+    /// source.
+    pub(crate) fn summarize(&self, message: String) -> Error {
         Error {
             kind: self.kind,
             message,
             source: Some(Arc::new(self.clone())),
+            shows_source: false,
         }
     }
 
@@ -114,8 +119,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             // One level of cause is part of the message; the rest is in source().
-            Some(source) => write!(f, "{}: {}", self.message, source),
-            None => f.write_str(&self.message),
+            Some(source) if self.shows_source => write!(f, "{}: {}", self.message, source),
+            _ => f.write_str(&self.message),
         }
     }
 }

@@ -242,24 +242,19 @@ pub(crate) fn combined_error(
             0
         }
     };
-    let (primary_at, primary) = failed
+    let primary = failed
         .iter()
         .enumerate()
         .max_by_key(|(i, (_, e))| (rank(e), *i))
-        .map(|(i, (_, e))| (i, *e))?;
+        .map(|(_, (_, e))| *e)?;
     if failed.len() == 1 {
         return Some(primary.clone());
     }
-    let others: Vec<String> = failed
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != primary_at)
-        .map(|(_, (a, e))| format!("{a}: {e}"))
-        .collect();
-    Some(primary.wrap(format!(
-        "all {} addresses failed: {}; and",
+    let all: Vec<String> = failed.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    Some(primary.summarize(format!(
+        "all {} addresses failed: {}",
         failed.len(),
-        others.join("; ")
+        all.join("; ")
     )))
 }
 
