@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Unary server benchmark: rgrpc, tonic and a bare h2 server (the ceiling), one after another in
 # one run, each pinned to core 0, with h2load pinned to core 1. Prints QPS and p99 per scenario
-# and our ratios to the others. Machines are noisy: read the ratios, not the absolutes.
+# and our ratios to the others; then the client scale-out benchmark (src/bin/scale-out.rs).
+# Machines are noisy: read the ratios, not the absolutes.
 #
 #   bash bench/run.sh            # all scenarios
 #   REQUESTS=100000 bash bench/run.sh
@@ -102,3 +103,7 @@ print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f"
       % (name, med["rgrpc"] / med["h2"], med["rgrpc"] / med["tonic"], med["tonic"] / med["h2"]))
 PY
 done
+
+echo
+echo "client scale-out (round_robin against a direct connection; hedging's p99):"
+"$(dirname "$bin")/scale-out" "${SCALE_OUT_SECONDS:-3}"
