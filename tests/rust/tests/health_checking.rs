@@ -149,3 +149,42 @@ async fn pick_first_does_not_health_check() {
     );
     a.stop().await;
 }
+
+#[tokio::test]
+async fn outlier_detection_routes_around_a_failing_server() {
+    let named = |id: &str| EchoService {
+        server_id: Some(id.to_owned()),
+        ..EchoService::default()
+    };
+    let a = TestServer::start(echo_server(named("a"))).await;
+    let b = TestServer::start(echo_server(named("b"))).await;
+    // c is up but fails every call.
+    let c =
+        TestServer::start(echo_server(named("c")).interceptor(
+            |_: &mut rgrpc::server::CallInfo<'_>| Err(rgrpc::Status::internal("broken")),
+        ))
+        .await;
+    let target = format!("ipv4:{},{},{}", a.addr, b.addr, c.addr);
+    let config = r#"{"loadBalancingConfig":[{"outlier_detection_experimental":{
+        "interval":"0.2s","baseEjectionTime":"30s","maxEjectionPercent":50,
+        "failurePercentageEjection":{"threshold":50,"minimumHosts":3,"requestVolume":5},
+        "childPolicy":[{"round_robin":{}}]}}]}"#;
+    let channel = Channel::builder(&target)
+        .unwrap()
+        .default_service_config(config)
+        .connect_lazy()
+        .unwrap();
+    let client = EchoClient::new(channel);
+    // Before the first judgement, a third of the calls fail; after it, none do.
+    until(&client, |c| c.len() == 3).await;
+    let counts = until(&client, |c| !c.contains_key("failed")).await;
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    let counts = spread(&client, 60).await;
+    assert!(
+        !counts.contains_key("failed"),
+        "c stays ejected: {counts:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}

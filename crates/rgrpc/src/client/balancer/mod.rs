@@ -9,9 +9,11 @@
 //!
 //! This module does not open connections (subchannels do) or retry calls (the call layer does).
 
+mod outlier_detection;
 mod pick_first;
 mod round_robin;
 
+pub use outlier_detection::OutlierDetectionBuilder;
 pub use pick_first::PickFirstBuilder;
 pub use round_robin::RoundRobinBuilder;
 
@@ -241,7 +243,11 @@ pub(crate) struct Registry {
 impl Default for Registry {
     fn default() -> Registry {
         Registry {
-            builders: vec![Arc::new(PickFirstBuilder), Arc::new(RoundRobinBuilder)],
+            builders: vec![
+                Arc::new(PickFirstBuilder),
+                Arc::new(RoundRobinBuilder),
+                Arc::new(OutlierDetectionBuilder),
+            ],
         }
     }
 }
