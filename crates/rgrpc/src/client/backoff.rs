@@ -1,9 +1,9 @@
 //! Reconnection delays of grpc/grpc `doc/connection-backoff.md`: 1 s growing by 1.6x to 120 s,
 //! each delay jittered by ±20%, with at least 20 s allowed for each connection attempt.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+
+use super::rng::Rng;
 
 /// The spec's parameters.
 #[derive(Debug, Clone)]
@@ -32,16 +32,15 @@ impl Default for BackoffConfig {
 pub(crate) struct Backoff {
     config: BackoffConfig,
     current: Duration,
-    seed: u64,
+    rng: Rng,
 }
 
 impl Backoff {
     pub(crate) fn new(config: BackoffConfig) -> Backoff {
-        let seed = RandomState::new().build_hasher().finish() | 1;
         Backoff {
             current: config.initial,
             config,
-            seed,
+            rng: Rng::from_entropy(),
         }
     }
 
@@ -53,7 +52,7 @@ impl Backoff {
     /// The delay before the next attempt, then grows the base delay.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.current.as_secs_f64();
-        let spread = base * self.config.jitter * (2.0 * self.random_unit() - 1.0);
+        let spread = base * self.config.jitter * (2.0 * self.rng.unit() - 1.0);
         let delay = Duration::from_secs_f64((base + spread).max(0.0));
         let grown = (base * self.config.multiplier).min(self.config.max.as_secs_f64());
         self.current = Duration::from_secs_f64(grown);
@@ -63,16 +62,6 @@ impl Backoff {
     /// How long one connection attempt may take.
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.current.max(self.config.min_connect_timeout)
-    }
-
-    /// A number in [0, 1) from an xorshift generator; jitter needs spread, not secrecy.
-    fn random_unit(&mut self) -> f64 {
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.seed = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::client::SendRequest;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Method, Uri, header};
+use http::{HeaderValue, header};
 
 use super::backoff::{Backoff, BackoffConfig};
 use crate::codec::RecvEncoding;
@@ -101,22 +101,11 @@ async fn watch_once(
     check: &HealthCheck,
     report: &mut (dyn FnMut(Health) + Send),
 ) -> Result<(), Status> {
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(check.scheme.clone());
-    uri.authority = Some(check.authority.clone());
-    uri.path_and_query = Some(PathAndQuery::from_static("/grpc.health.v1.Health/Watch"));
-    let uri = Uri::from_parts(uri).map_err(|e| Status::internal(e.to_string()))?;
-    let mut request = http::Request::new(());
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    let path = PathAndQuery::from_static("/grpc.health.v1.Health/Watch");
+    let mut request =
+        crate::client::call::attempt::grpc_request(&check.scheme, &check.authority, path)?;
     if let Ok(agent) = HeaderValue::from_str(&check.user_agent) {
-        headers.insert(header::USER_AGENT, agent);
+        request.headers_mut().insert(header::USER_AGENT, agent);
     }
     send = send.ready().await.map_err(Status::from_h2)?;
     let (response, mut body) = send.send_request(request, false).map_err(Status::from_h2)?;

@@ -19,6 +19,7 @@ mod connector;
 pub(crate) mod control;
 mod health;
 pub mod resolver;
+mod rng;
 pub mod service_config;
 mod subchannel;
 pub mod target;

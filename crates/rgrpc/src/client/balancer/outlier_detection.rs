@@ -20,6 +20,7 @@ use super::{
     PickRequest, Picker, RoundRobinBuilder, Subchannel, SubchannelOptions, SubchannelState,
 };
 use crate::client::resolver::Endpoint;
+use crate::client::rng::Rng;
 use crate::client::service_config::parse_duration;
 use crate::error::{Error, Kind};
 use crate::status::{Code, Status};
@@ -35,7 +36,7 @@ impl BalancerBuilder for OutlierDetectionBuilder {
     }
 
     fn build(&self) -> Box<dyn Balancer> {
-        Box::new(OutlierDetection::new(0x2545_f491_4f6c_dd1d))
+        Box::new(OutlierDetection::new(Rng::from_entropy()))
     }
 
     fn check_config(&self, config: &Value) -> Result<(), String> {
@@ -182,7 +183,7 @@ pub(crate) struct OutlierDetection {
     /// The subchannels the child made, by id, with their address and real state.
     subchannels: HashMap<u64, (Subchannel, SubchannelState)>,
     next_judgement: Option<Instant>,
-    seed: u64,
+    rng: Rng,
 }
 
 /// What the child sees: our controller, which counts its picks and hides ejected addresses.
@@ -256,14 +257,14 @@ impl Picker for CountingPicker {
 }
 
 impl OutlierDetection {
-    pub(crate) fn new(seed: u64) -> OutlierDetection {
+    pub(crate) fn new(rng: Rng) -> OutlierDetection {
         OutlierDetection {
             config: None,
             child: None,
             hosts: HashMap::new(),
             subchannels: HashMap::new(),
             next_judgement: None,
-            seed: seed | 1,
+            rng,
         }
     }
 
@@ -281,15 +282,6 @@ impl OutlierDetection {
             subchannels: &mut self.subchannels,
         };
         f(child.as_mut(), &mut child_ctl);
-    }
-
-    fn random_percent(&mut self) -> u64 {
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.seed = x;
-        x % 100
     }
 
     fn ejected_state(address: &Address) -> SubchannelState {
@@ -384,7 +376,7 @@ impl OutlierDetection {
             {
                 break;
             }
-            let roll = self.random_percent();
+            let roll = self.rng.below(100);
             let Some(host) = self.hosts.get_mut(&address) else {
                 continue;
             };
@@ -575,7 +567,7 @@ mod tests {
         let cfg = config(
             r#","failurePercentageEjection":{"threshold":50,"minimumHosts":3,"requestVolume":10}"#,
         );
-        let mut od = OutlierDetection::new(7);
+        let mut od = OutlierDetection::new(Rng::new(7));
         od.resolved(&endpoints, &cfg, &mut ctl).unwrap();
         ready(&mut od, &mut ctl, 3).await;
         let bad = addr("10.0.0.3:1");
@@ -611,7 +603,7 @@ mod tests {
         let cfg = config(
             r#","successRateEjection":{"stdevFactor":1000,"minimumHosts":5,"requestVolume":20}"#,
         );
-        let mut od = OutlierDetection::new(7);
+        let mut od = OutlierDetection::new(Rng::new(7));
         od.resolved(&endpoints, &cfg, &mut ctl).unwrap();
         ready(&mut od, &mut ctl, 5).await;
         let bad = addr("10.0.0.5:1");
@@ -638,7 +630,7 @@ mod tests {
                 "failurePercentageEjection":{"threshold":50,"minimumHosts":4,"requestVolume":10}}"#,
         )
         .unwrap();
-        let mut od = OutlierDetection::new(7);
+        let mut od = OutlierDetection::new(Rng::new(7));
         od.resolved(&endpoints, &cfg, &mut ctl).unwrap();
         ready(&mut od, &mut ctl, 4).await;
         let bad: Vec<Address> = list[1..].iter().map(|s| addr(s)).collect();
@@ -657,7 +649,7 @@ mod tests {
             ctl.connector
                 .set(&addr(s), Outcome::AcceptAfter(Duration::from_millis(1)));
         }
-        let mut od = OutlierDetection::new(7);
+        let mut od = OutlierDetection::new(Rng::new(7));
         od.resolved(&endpoints, &cfg, &mut ctl).unwrap();
         ready(&mut od, &mut ctl, 4).await;
         calls(&ctl, 120, &bad);

@@ -18,6 +18,7 @@ use super::{
     SubchannelOptions, SubchannelState, unavailable,
 };
 use crate::client::resolver::Endpoint;
+use crate::client::rng::Rng;
 use crate::status::Status;
 
 /// The delay between starting two connection attempts (A62's "Connection Attempt Delay").
@@ -33,7 +34,7 @@ impl BalancerBuilder for PickFirstBuilder {
     }
 
     fn build(&self) -> Box<dyn Balancer> {
-        Box::new(PickFirst::new(random_seed()))
+        Box::new(PickFirst::new(Rng::from_entropy()))
     }
 
     fn check_config(&self, config: &serde_json::Value) -> Result<(), String> {
@@ -47,13 +48,6 @@ fn shuffle_option(config: &serde_json::Value) -> Result<bool, String> {
         Some(serde_json::Value::Bool(b)) => Ok(*b),
         Some(_) => Err("pick_first.shuffleAddressList must be true or false".into()),
     }
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +74,13 @@ pub(crate) struct PickFirst {
     mode: Mode,
     /// The newest connection error of each address.
     errors: Vec<Option<crate::Error>>,
-    seed: u64,
+    rng: Rng,
     /// What was last published, so that a parent can read it.
     pub(crate) published: ConnectivityState,
 }
 
 impl PickFirst {
-    pub(crate) fn new(seed: u64) -> PickFirst {
+    pub(crate) fn new(rng: Rng) -> PickFirst {
         PickFirst {
             addresses: Vec::new(),
             subchannels: Vec::new(),
@@ -96,13 +90,7 @@ impl PickFirst {
             selected: None,
             mode: Mode::Idle,
             errors: Vec::new(),
-            // splitmix64, so that nearby seeds give unrelated sequences.
-            seed: {
-                let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                (z ^ (z >> 31)) | 1
-            },
+            rng,
             published: ConnectivityState::Idle,
         }
     }
@@ -137,15 +125,6 @@ impl PickFirst {
         };
         self.published = state;
         ctl.update_picker(state, picker);
-    }
-
-    fn random(&mut self) -> u64 {
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.seed = x;
-        x
     }
 
     /// The subchannel of address `i`, made anew if it was shut down.
@@ -294,7 +273,7 @@ impl Balancer for PickFirst {
         let mut endpoints = endpoints.to_vec();
         if shuffle_option(config).unwrap_or(false) {
             for i in (1..endpoints.len()).rev() {
-                let j = (self.random() % (i as u64 + 1)) as usize;
+                let j = self.rng.below(i as u64 + 1) as usize;
                 endpoints.swap(i, j);
             }
         }
@@ -477,7 +456,7 @@ mod tests {
         ctl.connector.set(&a, Outcome::Hang);
         ctl.connector.set(&b, Outcome::AcceptAfter(400 * MS));
         ctl.connector.set(&c, Outcome::AcceptAfter(10 * MS));
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         let t0 = Instant::now();
         pf.resolved(
             &endpoints(&["[::1]:1", "[::2]:1", "10.0.0.1:1"]),
@@ -515,7 +494,7 @@ mod tests {
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::AcceptAfter(400 * MS));
         ctl.connector.set(&b, Outcome::Hang);
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         pf.resolved(
             &endpoints(&["10.0.0.1:1", "10.0.0.2:1"]),
             &serde_json::Value::Null,
@@ -541,7 +520,7 @@ mod tests {
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::Refuse);
         ctl.connector.set(&b, Outcome::AcceptAfter(MS));
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         let t0 = Instant::now();
         pf.resolved(
             &endpoints(&["10.0.0.1:1", "10.0.0.2:1"]),
@@ -562,7 +541,7 @@ mod tests {
     async fn sticky_transient_failure_names_every_address_and_recovers() {
         let mut ctl = TestCtl::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         pf.resolved(
             &endpoints(&["10.0.0.1:1", "10.0.0.2:1"]),
             &serde_json::Value::Null,
@@ -611,7 +590,7 @@ mod tests {
         let mut ctl = TestCtl::new();
         let a = addr("10.0.0.1:1");
         ctl.connector.set(&a, Outcome::AcceptAfter(MS));
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         pf.resolved(
             &endpoints(&["10.0.0.1:1"]),
             &serde_json::Value::Null,
@@ -646,7 +625,7 @@ mod tests {
         let mut ctl = TestCtl::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::AcceptAfter(MS));
-        let mut pf = PickFirst::new(1);
+        let mut pf = PickFirst::new(Rng::new(1));
         pf.resolved(
             &endpoints(&["10.0.0.1:1"]),
             &serde_json::Value::Null,
@@ -690,7 +669,7 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let mut ctl = TestCtl::new();
-            let mut pf = PickFirst::new(1);
+            let mut pf = PickFirst::new(Rng::new(1));
             assert!(
                 pf.resolved(&[], &serde_json::Value::Null, &mut ctl)
                     .is_err()
@@ -714,11 +693,11 @@ mod tests {
                 for e in &list {
                     ctl.connector.set(&e.addresses()[0], Outcome::Hang);
                 }
-                let mut pf = PickFirst::new(seed);
+                let mut pf = PickFirst::new(Rng::new(seed));
                 pf.resolved(&list, &config, &mut ctl).unwrap();
                 firsts.insert(pf.addresses[0].clone());
                 // Without the option, the order is kept.
-                let mut pf = PickFirst::new(seed);
+                let mut pf = PickFirst::new(Rng::new(seed));
                 pf.resolved(&list, &serde_json::Value::Null, &mut ctl)
                     .unwrap();
                 assert_eq!(pf.addresses[0], list[0].addresses()[0]);

@@ -17,6 +17,7 @@ use super::{
     Picker, Subchannel, SubchannelOptions, SubchannelState,
 };
 use crate::client::resolver::Endpoint;
+use crate::client::rng::Rng;
 use crate::status::Status;
 
 /// Builds `round_robin` balancers. Config: `{}`.
@@ -48,7 +49,7 @@ pub(crate) struct RoundRobin {
     owner: HashMap<u64, usize>,
     state: Option<ConnectivityState>,
     last_failure: Option<Status>,
-    seed: usize,
+    rng: Option<Rng>,
 }
 
 /// The controller a child sees: its subchannels are recorded, its picker is kept for the
@@ -143,11 +144,8 @@ impl RoundRobin {
         let (state, picker): (_, Arc<dyn Picker>) = if !ready.is_empty() {
             // Start each picker at a different place, so that clients do not all begin with
             // the same server.
-            self.seed = self
-                .seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let start = self.seed % ready.len();
+            let rng = self.rng.get_or_insert_with(Rng::from_entropy);
+            let start = rng.below(ready.len() as u64) as usize;
             (
                 ConnectivityState::Ready,
                 Arc::new(RoundRobinPicker {
@@ -207,7 +205,7 @@ impl Balancer for RoundRobin {
             }
             let child = old.remove(&key).unwrap_or_else(|| Child {
                 key,
-                balancer: PickFirst::new(self.seed as u64 ^ 0x9e37_79b9),
+                balancer: PickFirst::new(Rng::from_entropy()),
                 state: ConnectivityState::Idle,
                 picker: Arc::new(Always(None)),
             });

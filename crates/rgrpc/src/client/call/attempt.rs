@@ -132,21 +132,9 @@ fn request_head(
     head: &CallHead,
     previous: u32,
 ) -> Result<http::Request<()>, AttemptError> {
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(shared.scheme.clone());
-    uri.authority = Some(shared.authority.clone());
-    uri.path_and_query = Some(head.path.clone());
-    let uri = Uri::from_parts(uri)
-        .map_err(|e| AttemptError::Pick(Status::internal(format!("bad path: {e}"))))?;
-    let mut request = http::Request::new(());
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = uri;
+    let mut request = grpc_request(&shared.scheme, &shared.authority, head.path.clone())
+        .map_err(AttemptError::Pick)?;
     let headers = request.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert(header::TE, HeaderValue::from_static("trailers"));
     headers.insert(
         GRPC_ACCEPT_ENCODING,
         HeaderValue::from_static(Encoding::accept_header()),
@@ -184,6 +172,30 @@ fn request_head(
     if let Ok(v) = HeaderValue::from_str(&agent) {
         headers.insert(header::USER_AGENT, v);
     }
+    Ok(request)
+}
+
+/// The head every gRPC request starts with: POST to the path, `application/grpc`, `te:
+/// trailers`.
+pub(crate) fn grpc_request(
+    scheme: &http::uri::Scheme,
+    authority: &http::uri::Authority,
+    path: PathAndQuery,
+) -> Result<http::Request<()>, Status> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(scheme.clone());
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = Some(path);
+    let uri = Uri::from_parts(uri).map_err(|e| Status::internal(format!("bad path: {e}")))?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(header::TE, HeaderValue::from_static("trailers"));
     Ok(request)
 }
 

@@ -389,7 +389,7 @@ impl Channel {
                 self.retry(
                     head,
                     &frame,
-                    Some(Retrier::new(r, Jitter::random())),
+                    Some(Retrier::new(r, Jitter::from_entropy())),
                     throttle,
                 )
                 .await
@@ -537,7 +537,7 @@ impl Channel {
 /// would each need a copy of a stream that may never end, so such calls run once.
 fn retrier_for(policy: Option<CallPolicy>) -> Option<Retrier> {
     match policy {
-        Some(CallPolicy::Retry(r)) => Some(Retrier::new(r, Jitter::random())),
+        Some(CallPolicy::Retry(r)) => Some(Retrier::new(r, Jitter::from_entropy())),
         _ => None,
     }
 }

@@ -92,34 +92,8 @@ impl Pushback {
     }
 }
 
-/// A small xorshift generator for jitter; seeded from outside so tests are repeatable.
-#[derive(Debug, Clone)]
-pub(crate) struct Jitter(u64);
-
-impl Jitter {
-    pub(crate) fn new(seed: u64) -> Jitter {
-        Jitter(seed | 1)
-    }
-
-    pub(crate) fn random() -> Jitter {
-        use std::hash::{BuildHasher, Hasher};
-        Jitter::new(
-            std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish(),
-        )
-    }
-
-    /// A number in [0, 1).
-    fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// Backoff jitter: the client's generator, seeded from outside so tests are repeatable.
+pub(crate) type Jitter = crate::client::rng::Rng;
 
 /// What follows a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

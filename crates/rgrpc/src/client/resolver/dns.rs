@@ -291,11 +291,7 @@ fn client_hostname() -> String {
 }
 
 fn rand_percent() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let n = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    (n % 100) as u32
+    crate::client::rng::Rng::from_entropy().below(100) as u32
 }
 
 /// The service config the TXT records choose for this client (gRFC A2): the `grpc_config=` record
