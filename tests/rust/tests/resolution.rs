@@ -230,14 +230,14 @@ async fn txt_service_config_when_enabled() {
         .unwrap();
     let client = EchoClient::new(channel);
     // Both subchannels connect independently; give the second a moment to join.
-    let mut counts = HashMap::new();
     for _ in 0..50 {
-        counts = served_by(&client, 10).await;
-        if counts.len() == 2 {
+        if served_by(&client, 10).await.len() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Both connected: a fresh batch alternates.
+    let counts = served_by(&client, 10).await;
     assert_eq!(counts.get("one"), Some(&5), "{counts:?}");
     assert_eq!(counts.get("two"), Some(&5), "{counts:?}");
     assert!(dns.count(RecordType::TXT) >= 1);
@@ -269,14 +269,14 @@ async fn address_list_targets_spread_with_round_robin() {
         .await
         .unwrap();
     let client = EchoClient::new(channel.clone());
-    let mut counts = HashMap::new();
     for _ in 0..50 {
-        counts = served_by(&client, 10).await;
-        if counts.len() == 2 {
+        if served_by(&client, 10).await.len() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Both connected: a fresh batch alternates.
+    let counts = served_by(&client, 10).await;
     assert_eq!(counts.get("one"), Some(&5), "{counts:?}");
     assert_eq!(counts.get("two"), Some(&5), "{counts:?}");
     assert_eq!(
@@ -376,4 +376,101 @@ async fn unreachable_addresses_are_all_named() {
     assert!(text.contains("TCP connect"), "{text}");
     let source = std::error::Error::source(&err).expect("the primary failure is the source");
     assert!(source.downcast_ref::<rgrpc::Error>().is_some());
+}
+
+#[tokio::test]
+async fn a_resolver_config_that_is_invalid_keeps_the_last_valid_one() {
+    let (one, two, port) = two_servers().await;
+    let addrs = [
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from(([127, 0, 0, 2], port)),
+    ];
+    let round_robin = r#"{"loadBalancingConfig":[{"round_robin":{}}]}"#;
+    let manual = ManualResolver::new();
+    manual.update(Resolution::new(addrs).with_service_config(round_robin));
+    let channel = Channel::builder("manual:///svc")
+        .unwrap()
+        .resolver(manual.clone())
+        .connect_lazy()
+        .unwrap();
+    let client = EchoClient::new(channel);
+    let spread = |client: EchoClient| async move {
+        let mut counts = HashMap::new();
+        for _ in 0..50 {
+            counts = served_by(&client, 10).await;
+            if counts.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        counts
+    };
+    assert_eq!(
+        spread(client.clone()).await.len(),
+        2,
+        "round_robin from the resolver"
+    );
+    // gRFC A21: an invalid config from the resolver is ignored while a valid one was seen.
+    manual.update(Resolution::new(addrs).with_service_config(r#"{"loadBalancingConfig":7}"#));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let counts = served_by(&client, 10).await;
+    assert_eq!(counts.get("one"), Some(&5), "still round_robin: {counts:?}");
+
+    // A channel whose first config is invalid fails its calls, naming the problem.
+    let bad = ManualResolver::with_scheme("bad");
+    bad.update(Resolution::new(addrs).with_service_config(r#"{"methodConfig":[{}]}"#));
+    let channel = Channel::builder("bad:///svc")
+        .unwrap()
+        .resolver(bad)
+        .connect_lazy()
+        .unwrap();
+    let status = EchoClient::new(channel)
+        .unary(EchoRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("methodConfig[0].name"),
+        "{status}"
+    );
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_config_from_the_resolver_switches_the_policy() {
+    let (one, two, port) = two_servers().await;
+    let addrs = [
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from(([127, 0, 0, 2], port)),
+    ];
+    let manual = ManualResolver::new();
+    manual.update(Resolution::new(addrs));
+    let channel = Channel::builder("manual:///svc")
+        .unwrap()
+        .resolver(manual.clone())
+        .connect()
+        .await
+        .unwrap();
+    let client = EchoClient::new(channel);
+    assert_eq!(
+        served_by(&client, 10).await.get("one"),
+        Some(&10),
+        "pick_first"
+    );
+    manual.update(
+        Resolution::new(addrs)
+            .with_service_config(r#"{"loadBalancingConfig":[{"round_robin":{}}]}"#),
+    );
+    for _ in 0..100 {
+        if served_by(&client, 10).await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Both connected: a fresh batch alternates.
+    let counts = served_by(&client, 10).await;
+    assert_eq!(counts.get("one"), Some(&5), "round_robin now: {counts:?}");
+    one.stop().await;
+    two.stop().await;
 }
