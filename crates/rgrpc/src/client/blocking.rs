@@ -19,7 +19,8 @@ const IN_ASYNC: &str = "a blocking rgrpc call on a thread that runs a current-th
                         runtime would deadlock it; use the async client there (or call from \
                         a thread of your own)";
 
-fn runtime() -> Result<&'static Runtime, String> {
+/// rgrpc's own runtime, started on first use.
+pub(crate) fn runtime() -> Result<&'static Runtime, String> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -132,6 +133,24 @@ mod tests {
             assert_eq!(status.code(), crate::Code::FailedPrecondition);
             assert!(status.message().contains("current-thread"), "{status}");
         });
+    }
+
+    #[test]
+    fn a_channel_connects_when_asked_outside_any_runtime() {
+        let channel = crate::Channel::builder("http://127.0.0.1:1")
+            .unwrap()
+            .connect_lazy()
+            .unwrap();
+        assert_eq!(channel.state(true), crate::client::ConnectivityState::Idle);
+        let mut state = channel.state(false);
+        for _ in 0..200 {
+            if state == crate::client::ConnectivityState::TransientFailure {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            state = channel.state(false);
+        }
+        assert_eq!(state, crate::client::ConnectivityState::TransientFailure);
     }
 
     #[test]

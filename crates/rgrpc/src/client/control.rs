@@ -187,7 +187,15 @@ impl Shared {
         }
         let start = self.start.lock().ok().and_then(|mut s| s.take());
         if let Some(start) = start {
-            tokio::spawn(run(self.clone(), start));
+            // On the caller's runtime; outside any (a synchronous program asking for the
+            // state), on rgrpc's own.
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(run(self.clone(), start))),
+                Err(_) => match super::blocking::runtime() {
+                    Ok(rt) => drop(rt.spawn(run(self.clone(), start))),
+                    Err(why) => tracing::error!(%why, "the channel cannot start"),
+                },
+            }
         }
         let _ = self.events.send(Event::ExitIdle);
     }
