@@ -355,7 +355,6 @@ impl Builder {
     /// TRANSIENT_FAILURE first (every address failed, or resolution did).
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.build()?;
-        channel.shared.exit_idle();
         let mut state = channel.state(false);
         loop {
             match state {
@@ -368,7 +367,15 @@ impl Builder {
                         )
                     }));
                 }
-                _ => state = channel.wait_for_state_change(state).await,
+                // At the start, or again when a connection was lost before this loop saw it
+                // READY: ask to connect, or nothing ever will.
+                ConnectivityState::Idle => {
+                    channel.shared.exit_idle();
+                    state = channel.wait_for_state_change(state).await;
+                }
+                ConnectivityState::Connecting => {
+                    state = channel.wait_for_state_change(state).await;
+                }
             }
         }
     }
