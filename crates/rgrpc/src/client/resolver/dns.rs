@@ -164,6 +164,13 @@ impl ResolverBuilder for DnsResolverBuilder {
     }
 
     fn build(&self, target: &Target, sink: ResolverSink) -> Box<dyn Resolver> {
+        // An IP address needs no DNS server (nor the system's DNS configuration).
+        if let Ok((host, port)) = split_host_port(target.endpoint())
+            && let Ok(ip) = host.parse::<IpAddr>()
+        {
+            sink.update(Resolution::new([SocketAddr::new(ip, port.unwrap_or(443))]));
+            return Box::new(super::Fixed);
+        }
         let lookup: Result<Arc<dyn Lookup>, String> =
             Hickory::new(target.authority()).map(|h| Arc::new(h) as Arc<dyn Lookup>);
         start(target, sink, self.options.clone(), lookup)
