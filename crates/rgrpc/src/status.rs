@@ -14,7 +14,7 @@ use http::header::HeaderValue;
 
 use crate::metadata::MetadataMap;
 use crate::metadata::base64;
-use crate::metadata::names::{GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
+use crate::metadata::names::{self, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 
 /// A gRPC status code, as listed in grpc/grpc `doc/statuscodes.md`.
 ///
@@ -325,7 +325,7 @@ impl Status {
             .map(Bytes::from)
             .unwrap_or_default();
         let mut status = Status::with_details(code, message, details);
-        status.0.pushback = headers.get("grpc-retry-pushback-ms").cloned();
+        status.0.pushback = headers.get(names::GRPC_RETRY_PUSHBACK_MS).cloned();
         status.0.metadata = MetadataMap::from_headers(headers.clone());
         Some(Err(status))
     }
@@ -335,7 +335,7 @@ impl Status {
         self.0.metadata.write_to(headers);
         Status::write_code(self.0.code, headers);
         if let Some(pushback) = &self.0.pushback {
-            headers.insert("grpc-retry-pushback-ms", pushback.clone());
+            headers.insert(names::GRPC_RETRY_PUSHBACK_MS, pushback.clone());
         }
         if !self.0.message.is_empty() {
             let encoded = percent_encode(&self.0.message);

@@ -25,6 +25,10 @@ pub(crate) mod names {
     pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
         HeaderName::from_static("grpc-status-details-bin");
     pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+    pub(crate) const GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+        HeaderName::from_static("grpc-previous-rpc-attempts");
+    pub(crate) const GRPC_RETRY_PUSHBACK_MS: HeaderName =
+        HeaderName::from_static("grpc-retry-pushback-ms");
     pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
     pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName =
         HeaderName::from_static("grpc-accept-encoding");

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
-use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::metadata::names::{
+    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_PREVIOUS_RPC_ATTEMPTS, GRPC_TIMEOUT,
+};
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
 
@@ -193,7 +195,7 @@ async fn handle_call(
     let accept_encoding = head.headers.get(GRPC_ACCEPT_ENCODING).cloned();
     let previous_attempts = head
         .headers
-        .get("grpc-previous-rpc-attempts")
+        .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);

@@ -19,7 +19,9 @@ use crate::client::balancer::Picked;
 use crate::client::control::Shared;
 use crate::client::subchannel::Transport;
 use crate::codec::{Encoding, RecvEncoding};
-use crate::metadata::names::{GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::metadata::names::{
+    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_PREVIOUS_RPC_ATTEMPTS, GRPC_TIMEOUT,
+};
 use crate::metadata::{MetadataMap, format_timeout};
 use crate::status::{Code, Status};
 
@@ -159,7 +161,7 @@ fn request_head(
         }
     }
     if previous > 0 {
-        headers.insert("grpc-previous-rpc-attempts", HeaderValue::from(previous));
+        headers.insert(GRPC_PREVIOUS_RPC_ATTEMPTS, HeaderValue::from(previous));
     }
     head.metadata.write_to(headers);
     let agent = match headers

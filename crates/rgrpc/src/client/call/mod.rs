@@ -368,8 +368,9 @@ impl Channel {
         frame: Bytes,
         policy: Option<CallPolicy>,
     ) -> Result<ResponseHead, Status> {
-        let applied = self.shared.applied();
-        let throttle = applied.throttle.as_deref();
+        // Not a guard held across the call's awaits: arc-swap's guards are for short reads.
+        let throttle = self.shared.applied().throttle.clone();
+        let throttle = throttle.as_deref();
         // The request is replayable only within the per-call and channel-wide buffers;
         // past them the call is committed from the start.
         let buffered = frame.len();
