@@ -216,6 +216,14 @@ impl Picker for Always {
     }
 }
 
+/// Publishes TRANSIENT_FAILURE with a picker that fails every call with `status`.
+pub(crate) fn publish_failure(ctl: &mut dyn Controller, status: Status) {
+    ctl.update_picker(
+        ConnectivityState::TransientFailure,
+        Arc::new(Always(Some(status))),
+    );
+}
+
 /// A picker that sends every call to one subchannel.
 #[derive(Debug)]
 pub(crate) struct One(pub(crate) Subchannel);

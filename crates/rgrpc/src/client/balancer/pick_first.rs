@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::{
     Address, Always, Balancer, BalancerBuilder, ConnectivityState, Controller, One, Subchannel,
-    SubchannelOptions, SubchannelState, unavailable,
+    SubchannelOptions, SubchannelState, publish_failure, unavailable,
 };
 use crate::client::resolver::Endpoint;
 use crate::client::rng::Rng;
@@ -283,10 +283,7 @@ impl Balancer for PickFirst {
             self.mode = Mode::TransientFailure;
             let status = Status::unavailable("the resolver returned no addresses");
             self.errors.clear();
-            ctl.update_picker(
-                ConnectivityState::TransientFailure,
-                Arc::new(Always(Some(status.clone()))),
-            );
+            publish_failure(ctl, status.clone());
             self.published = ConnectivityState::TransientFailure;
             return Err(status);
         }
@@ -334,10 +331,7 @@ impl Balancer for PickFirst {
         if self.addresses.is_empty() {
             self.mode = Mode::TransientFailure;
             self.published = ConnectivityState::TransientFailure;
-            ctl.update_picker(
-                ConnectivityState::TransientFailure,
-                Arc::new(Always(Some(error.clone()))),
-            );
+            publish_failure(ctl, error.clone());
         }
     }
 

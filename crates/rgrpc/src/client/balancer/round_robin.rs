@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::pick_first::PickFirst;
 use super::{
     Address, Always, Balancer, BalancerBuilder, ConnectivityState, Controller, Pick, PickRequest,
-    Picker, Subchannel, SubchannelOptions, SubchannelState,
+    Picker, Subchannel, SubchannelOptions, SubchannelState, publish_failure,
 };
 use crate::client::resolver::Endpoint;
 use crate::client::rng::Rng;
@@ -186,10 +186,7 @@ impl Balancer for RoundRobin {
             let status = Status::unavailable("the resolver returned no addresses");
             self.last_failure = Some(status.clone());
             self.state = Some(ConnectivityState::TransientFailure);
-            ctl.update_picker(
-                ConnectivityState::TransientFailure,
-                Arc::new(Always(Some(status.clone()))),
-            );
+            publish_failure(ctl, status.clone());
             return Err(status);
         }
         let mut old: HashMap<Vec<Address>, Child> = self
@@ -231,10 +228,7 @@ impl Balancer for RoundRobin {
         if self.children.is_empty() {
             self.last_failure = Some(error.clone());
             self.state = Some(ConnectivityState::TransientFailure);
-            ctl.update_picker(
-                ConnectivityState::TransientFailure,
-                Arc::new(Always(Some(error.clone()))),
-            );
+            publish_failure(ctl, error.clone());
         }
     }
 

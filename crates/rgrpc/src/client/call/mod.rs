@@ -88,13 +88,7 @@ impl Channel {
         let (head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let call = async {
-            let frame = codec::encode(
-                &mut FrameWriter::new(),
-                &message,
-                head.max_send,
-                head.compression,
-            )?;
-            let response = self.send_whole(&head, frame, policy).await?;
+            let response = self.send_message(&head, &message, policy).await?;
             let mut stream = Streaming::client(
                 response.body,
                 head.max_recv,
@@ -121,13 +115,7 @@ impl Channel {
         let deadline = head.deadline;
         let active = head.active.take();
         let call = async {
-            let frame = codec::encode(
-                &mut FrameWriter::new(),
-                &message,
-                head.max_send,
-                head.compression,
-            )?;
-            let response = self.send_whole(&head, frame, policy).await?;
+            let response = self.send_message(&head, &message, policy).await?;
             let mut side = client_side(None, deadline, response.on_end);
             side.active = active;
             let stream = Streaming::client(
@@ -358,6 +346,22 @@ impl Channel {
                 Err(err)
             }
         }
+    }
+
+    /// Encodes the one request message and sends it under the method's policy.
+    async fn send_message<M: Message>(
+        &self,
+        head: &CallHead,
+        message: &M,
+        policy: Option<CallPolicy>,
+    ) -> Result<ResponseHead, Status> {
+        let frame = codec::encode(
+            &mut FrameWriter::new(),
+            message,
+            head.max_send,
+            head.compression,
+        )?;
+        self.send_whole(head, frame, policy).await
     }
 
     /// Sends a request held whole under the method's policy until an attempt is committed (its
