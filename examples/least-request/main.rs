@@ -213,7 +213,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tasks.push(tokio::spawn(async move {
             let mut answered = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < 600 {
-                let mut request = Request::new(HelloRequest { name: "lb".into() });
+                let mut request = rgrpc::client::Request::new(HelloRequest { name: "lb".into() });
                 request.set_wait_for_ready(true);
                 match client.say_hello(request).await {
                     Ok(reply) => answered.push(reply.into_inner().message),

@@ -225,18 +225,14 @@ impl {client} {{
         if method.comments.leading.is_empty() {
             doc(&format!(" Calls `{}`.", path(service, method)), "    ", buf);
         }
-        let request = if method.client_streaming {
+        let request = client_request(method);
+        let response = if method.server_streaming {
             format!(
-                "impl {C}::IntoStreamingRequest<Message = {}>",
-                method.input_type
+                "{C}::ClientResponse<{C}::Streaming<{}>>",
+                method.output_type
             )
         } else {
-            format!("impl {C}::IntoRequest<{}>", method.input_type)
-        };
-        let response = if method.server_streaming {
-            format!("{C}::Response<{C}::Streaming<{}>>", method.output_type)
-        } else {
-            format!("{C}::Response<{}>", method.output_type)
+            format!("{C}::ClientResponse<{}>", method.output_type)
         };
         let (call, into) = match (method.client_streaming, method.server_streaming) {
             (false, false) => ("unary", "IntoRequest::into_request"),
@@ -259,6 +255,19 @@ impl {client} {{
     }
     buf.push_str("}\n");
     blocking_client(service, buf);
+}
+
+/// What a client method accepts: a message or a request wrapping one, or for a client-streaming
+/// method a stream of messages or a request wrapping one.
+fn client_request(method: &Method) -> String {
+    if method.client_streaming {
+        format!(
+            "impl {C}::IntoStreamingRequest<Message = {}>",
+            method.input_type
+        )
+    } else {
+        format!("impl {C}::IntoRequest<{}>", method.input_type)
+    }
 }
 
 /// The same client for synchronous code: each method blocks until its call completes, and
@@ -309,19 +318,12 @@ impl {blocking} {{
                 buf,
             );
         }
-        let request = if method.client_streaming {
-            format!(
-                "impl {C}::IntoStreamingRequest<Message = {}>",
-                method.input_type
-            )
-        } else {
-            format!("impl {C}::IntoRequest<{}>", method.input_type)
-        };
+        let request = client_request(method);
         let name = &method.name;
         if method.server_streaming {
             let _ = writeln!(
                 buf,
-                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::Response<{C}::BlockingStreaming<{out}>>, {C}::Status> {{
+                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::ClientResponse<{C}::BlockingStreaming<{out}>>, {C}::Status> {{
         let response = {C}::block_on(self.inner.{name}(request))??;
         ::core::result::Result::Ok(response.map({C}::BlockingStreaming::new))
     }}"#,
@@ -330,7 +332,7 @@ impl {blocking} {{
         } else {
             let _ = writeln!(
                 buf,
-                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::Response<{out}>, {C}::Status> {{
+                r#"    pub fn {name}(&self, request: {request}) -> ::core::result::Result<{C}::ClientResponse<{out}>, {C}::Status> {{
         {C}::block_on(self.inner.{name}(request))?
     }}"#,
                 out = method.output_type,

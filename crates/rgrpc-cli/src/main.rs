@@ -15,7 +15,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
-use rgrpc::{Channel, Request, Status};
+use rgrpc::client::Request;
+use rgrpc::{Channel, Status};
 use rgrpc_reflection::pb::{v1, v1alpha};
 
 use raw::RawMessage;

@@ -4,10 +4,11 @@
 pub use crate::client::Channel;
 pub use crate::client::IntoStreamingRequest;
 pub use crate::client::blocking::{BlockingStreaming, block_on};
+pub use crate::client::{IntoRequest, Request as ClientRequest, Response as ClientResponse};
 pub use crate::codec::Outgoing;
 pub use crate::error::Error;
-pub use crate::request::{IntoRequest, Request, Response};
 pub use crate::server::{BoxFuture, ResponseStream, ServerCall, Service};
+pub use crate::server::{Request, Response};
 pub use crate::status::{Code, Status};
 pub use crate::streaming::Streaming;
 pub use futures_core::Stream;

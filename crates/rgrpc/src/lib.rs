@@ -12,8 +12,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`server`] | [`Server`] builder, routing, the call [`Context`](server::Context), response streams |
-//! | [`client`] | [`Channel`]: targets, resolvers, balancers (`pick_first`, `round_robin`, yours), service config, retries and hedging, blocking clients |
+//! | [`server`] | [`Server`] builder, routing, a handler's [`Request`] and [`Response`], the call [`Context`](server::Context), response streams |
+//! | [`client`] | [`Channel`], a call's [`client::Request`] (timeout, wait-for-ready, credentials) and [`client::Response`]: targets, resolvers, balancers (`pick_first`, `round_robin`, yours), service config, retries and hedging, blocking clients |
 //! | [`metadata`] | [`MetadataMap`]: ASCII and `-bin` values, `grpc-timeout` |
 //! | [`Status`], [`Code`] | the error that crosses the wire |
 //!
@@ -24,6 +24,8 @@
 //! A handler receives a [`Request`] of a message, or of a [`Streaming`] of messages, and returns a
 //! [`Response`] of a message, or of a [`ResponseStream`]. Response streams are pulled by the call's
 //! task as HTTP/2 flow control allows, so a slow peer never makes the server buffer without bound.
+//! A client sends a message or a [`client::Request`] and gets a [`client::Response`] back: the two
+//! roles have their own types, so a per-call timeout cannot be set on a request a handler received.
 //!
 //! ## Features
 //!
@@ -45,7 +47,6 @@ mod error;
 mod framing;
 mod http2;
 pub mod metadata;
-mod request;
 pub mod server;
 mod status;
 pub mod stream;
@@ -57,8 +58,7 @@ pub use codec::{Encoding, IntoOutgoing, Outgoing};
 pub use error::Error;
 pub use http2::keepalive::KeepaliveConfig;
 pub use metadata::MetadataMap;
-pub use request::{IntoRequest, Request, Response};
-pub use server::{ResponseStream, Server, StreamSender};
+pub use server::{Request, Response, ResponseStream, Server, StreamSender};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
 #[cfg(feature = "tls")]

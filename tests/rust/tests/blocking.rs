@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use rgrpc::{Code, Request};
+use rgrpc::Code;
+use rgrpc::client::Request;
 use rgrpc_tests::echo::{EchoBlockingClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 

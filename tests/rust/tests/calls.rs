@@ -16,7 +16,7 @@ fn req(message: &str) -> EchoRequest {
 async fn unary_with_metadata_headers_and_trailers() {
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
-    let mut request = Request::new(req("hello"));
+    let mut request = rgrpc::client::Request::new(req("hello"));
     request.metadata_mut().insert("x-echo", "abc").unwrap();
     let response = client.unary(request).await.unwrap();
     assert_eq!(response.metadata().get("x-echo"), Some("abc"));
@@ -125,7 +125,7 @@ async fn several_services_on_one_port_and_unimplemented() {
     let unknown_method = channel
         .unary::<_, rgrpc_tests::echo::EchoResponse>(
             path("/test.echo.Echo/Nope"),
-            Request::new(req("")),
+            rgrpc::client::Request::new(req("")),
         )
         .await
         .unwrap_err();

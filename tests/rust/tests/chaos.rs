@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rgrpc::{Channel, Request};
+use rgrpc::Channel;
+use rgrpc::client::Request;
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

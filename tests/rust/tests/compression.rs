@@ -1,7 +1,8 @@
 //! Message compression end to end: every encoding both ways, per-message choice, negotiation,
 //! and a zip bomb that must stop at the receive limit.
 
-use rgrpc::{Code, Encoding, Outgoing, Request};
+use rgrpc::client::Request;
+use rgrpc::{Code, Encoding, Outgoing};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 

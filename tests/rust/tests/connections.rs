@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rgrpc::{Channel, Code, Request};
+use rgrpc::client::Request;
+use rgrpc::{Channel, Code};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -138,7 +139,7 @@ async fn server_keepalive_cancels_calls_of_a_dead_client() {
     server.stop().await;
 }
 
-fn peer_port(response: &rgrpc::Response<rgrpc_tests::echo::EchoResponse>) -> String {
+fn peer_port(response: &rgrpc::client::Response<rgrpc_tests::echo::EchoResponse>) -> String {
     response.metadata().get("x-peer-port").unwrap().to_owned()
 }
 

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use rgrpc::{Code, Request};
+use rgrpc::Code;
+use rgrpc::client::Request;
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 

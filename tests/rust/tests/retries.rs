@@ -5,7 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rgrpc::{Channel, Code, Request};
+use rgrpc::client::Request;
+use rgrpc::{Channel, Code};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 

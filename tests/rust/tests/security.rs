@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use rgrpc::client::Request;
 use rgrpc::server::{CallInfo, Interceptor};
-use rgrpc::{
-    Certificate, Channel, ClientTlsConfig, Code, Identity, Request, ServerTlsConfig, Status,
-};
+use rgrpc::{Certificate, Channel, ClientTlsConfig, Code, Identity, ServerTlsConfig, Status};
 use rgrpc_tests::certs::{TestPki, generate};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
 use rgrpc_tests::{EchoService, TestServer, echo_server};

@@ -179,7 +179,7 @@ impl HealthClient {
         &self,
         request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<HealthCheckResponse>,
+        ::rgrpc::codegen::ClientResponse<HealthCheckResponse>,
         ::rgrpc::codegen::Status,
     > {
         let path = ::rgrpc::codegen::PathAndQuery::from_static(
@@ -194,7 +194,9 @@ impl HealthClient {
         &self,
         request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<::rgrpc::codegen::Streaming<HealthCheckResponse>>,
+        ::rgrpc::codegen::ClientResponse<
+            ::rgrpc::codegen::Streaming<HealthCheckResponse>,
+        >,
         ::rgrpc::codegen::Status,
     > {
         let path = ::rgrpc::codegen::PathAndQuery::from_static(
@@ -236,7 +238,7 @@ impl HealthBlockingClient {
         &self,
         request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<HealthCheckResponse>,
+        ::rgrpc::codegen::ClientResponse<HealthCheckResponse>,
         ::rgrpc::codegen::Status,
     > {
         ::rgrpc::codegen::block_on(self.inner.check(request))?
@@ -246,7 +248,7 @@ impl HealthBlockingClient {
         &self,
         request: impl ::rgrpc::codegen::IntoRequest<HealthCheckRequest>,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<
+        ::rgrpc::codegen::ClientResponse<
             ::rgrpc::codegen::BlockingStreaming<HealthCheckResponse>,
         >,
         ::rgrpc::codegen::Status,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rgrpc::{Channel, Request};
+use rgrpc::Channel;
+use rgrpc::client::Request;
 use rgrpc_interop::Flags;
 use rgrpc_interop::pb::{self, SimpleRequest};
 

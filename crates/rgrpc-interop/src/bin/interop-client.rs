@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use rgrpc::{Channel, Code, Encoding, Outgoing, Request, Status};
+use rgrpc::client::Request;
+use rgrpc::{Channel, Code, Encoding, Outgoing, Status};
 use rgrpc_interop::pb::{
     self, BoolValue, EchoStatus, Empty, ResponseParameters, SimpleRequest,
     StreamingInputCallRequest, StreamingOutputCallRequest,

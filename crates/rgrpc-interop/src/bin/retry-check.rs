@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use rgrpc::{Channel, Code, Request, Status};
+use rgrpc::client::Request;
+use rgrpc::{Channel, Code, Status};
 use rgrpc_interop::pb::{self, Empty, SimpleRequest, StreamingInputCallRequest};
 use rgrpc_interop::{Flags, payload};
 
@@ -71,7 +72,7 @@ async fn calls(client: &pb::TestServiceClient) -> Result<u64, String> {
         .ok_or_else(|| "no x-calls header".to_owned())
 }
 
-fn attempt_header<T>(r: &rgrpc::Response<T>) -> Option<u32> {
+fn attempt_header<T>(r: &rgrpc::client::Response<T>) -> Option<u32> {
     r.metadata().get("x-attempt")?.parse().ok()
 }
 

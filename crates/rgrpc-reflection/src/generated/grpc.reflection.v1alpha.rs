@@ -203,7 +203,7 @@ impl ServerReflectionClient {
             Message = ServerReflectionRequest,
         >,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<
+        ::rgrpc::codegen::ClientResponse<
             ::rgrpc::codegen::Streaming<ServerReflectionResponse>,
         >,
         ::rgrpc::codegen::Status,
@@ -252,7 +252,7 @@ impl ServerReflectionBlockingClient {
             Message = ServerReflectionRequest,
         >,
     ) -> ::core::result::Result<
-        ::rgrpc::codegen::Response<
+        ::rgrpc::codegen::ClientResponse<
             ::rgrpc::codegen::BlockingStreaming<ServerReflectionResponse>,
         >,
         ::rgrpc::codegen::Status,

@@ -18,6 +18,7 @@ pub(crate) mod call;
 mod connector;
 pub(crate) mod control;
 mod health;
+mod request;
 pub mod resolver;
 mod rng;
 pub mod service_config;
@@ -28,6 +29,7 @@ mod testing;
 
 pub use balancer::ConnectivityState;
 pub use call::IntoStreamingRequest;
+pub use request::{IntoRequest, Request, Response};
 pub use resolver::{DnsOptions, ManualResolver};
 pub use service_config::ServiceConfig;
 pub use target::Target;

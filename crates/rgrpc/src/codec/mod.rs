@@ -17,7 +17,7 @@ use crate::status::Status;
 /// A message to send, with its own compression choice.
 ///
 /// Streams of requests or responses may carry plain messages or `Outgoing` ones; a plain message is
-/// compressed when its call compresses (see `Request::set_compression` and the server's
+/// compressed when its call compresses (see `client::Request::set_compression` and the server's
 /// `send_compressed`), and `Outgoing::compressed(false)` sends one message uncompressed anyway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing<T> {

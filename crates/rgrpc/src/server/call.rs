@@ -21,13 +21,13 @@ use prost::Message;
 use tokio::sync::mpsc;
 
 use super::conn::{grpc_headers, respond_status};
+use super::message::{Request, Response};
 use super::{Context, Shared};
 use crate::codec::{self, Encoding, IntoOutgoing, Outgoing, RecvEncoding, SendCompression};
 use crate::framing::FrameWriter;
 use crate::http2::body::{Outbound, SendError};
 use crate::metadata::MetadataMap;
 use crate::metadata::names::GRPC_ENCODING;
-use crate::request::{Request, Response};
 use crate::status::{Code, Status};
 use crate::streaming::Streaming;
 
@@ -310,7 +310,7 @@ where
 {
     let answer = handle(call, |metadata, mut requests, context| async move {
         let message = single_message(&mut requests).await?;
-        let request = Request::from_server(metadata, message, context)
+        let request = Request::from_parts(metadata, message, context)
             .with_message_compressed(requests.last_message_compressed());
         handler(request).await
     });
@@ -329,7 +329,7 @@ where
     Fut: Future<Output = Result<Response<Resp>, Status>>,
 {
     let answer = handle(call, |metadata, requests, context| {
-        handler(Request::from_server(metadata, requests, context))
+        handler(Request::from_parts(metadata, requests, context))
     });
     match answer.await {
         Ok(answer) => send_unary(answer),
@@ -348,7 +348,7 @@ where
 {
     let answer = handle(call, |metadata, mut requests, context| async move {
         let message = single_message(&mut requests).await?;
-        let request = Request::from_server(metadata, message, context)
+        let request = Request::from_parts(metadata, message, context)
             .with_message_compressed(requests.last_message_compressed());
         handler(request).await
     });
@@ -368,7 +368,7 @@ where
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
     let answer = handle(call, |metadata, requests, context| {
-        handler(Request::from_server(metadata, requests, context))
+        handler(Request::from_parts(metadata, requests, context))
     });
     match answer.await {
         Ok(answer) => send_stream(answer).await,

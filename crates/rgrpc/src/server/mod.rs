@@ -9,6 +9,7 @@ mod call;
 mod conn;
 mod context;
 mod interceptor;
+mod message;
 mod router;
 #[cfg(feature = "tower")]
 mod tower_glue;
@@ -16,6 +17,7 @@ mod tower_glue;
 pub use call::{ResponseStream, ServerCall, StreamSender};
 pub use context::Context;
 pub use interceptor::{CallInfo, Interceptor};
+pub use message::{Request, Response};
 #[cfg(feature = "tower")]
 pub use tower_glue::{Dispatch, TowerRequest};
 

@@ -26,11 +26,11 @@ use tokio::time::Instant;
 
 use super::Channel;
 use super::service_config::CallPolicy;
+use crate::client::{Request, Response};
 use crate::codec::{self, Encoding, IntoOutgoing, Outgoing, SendCompression};
 use crate::framing::FrameWriter;
 use crate::http2::body::{Outbound, SendError};
 use crate::metadata::MetadataMap;
-use crate::request::{Request, Response};
 use crate::status::Status;
 use crate::streaming::{ClientSide, PendingHead, Streaming};
 use attempt::{AttemptError, CallHead, Opened, ResponseHead, read_head};
@@ -207,7 +207,7 @@ impl Channel {
             let mut side = client_side(Some(sender), deadline, None);
             side.active = active;
             let pending = PendingHead::Retrying(Box::pin(attempts));
-            return Ok(Response::new(Streaming::client_pending(
+            return Ok(Response::streaming(Streaming::client_pending(
                 pending, max_recv, side,
             )));
         }
@@ -220,7 +220,7 @@ impl Channel {
             side.active = active;
             let pending = PendingHead::Stream(opened.response);
             let stream = Streaming::client_pending(pending, head.max_recv, side);
-            Ok(Response::new(stream))
+            Ok(Response::streaming(stream))
         };
         with_deadline(deadline, call).await
     }
@@ -254,7 +254,7 @@ impl Channel {
         let applied = shared.applied();
         let method = applied.config.method(path.path());
         let mut timeout = request.timeout().or(config.timeout);
-        let mut wait_for_ready = request.wait_for_ready_choice();
+        let mut wait_for_ready = request.wait_for_ready();
         let mut max_send = config.max_send_message;
         let mut max_recv = config.max_recv_message;
         let mut policy = None;
@@ -277,7 +277,7 @@ impl Channel {
             .compression()
             .or(config.send_compressed)
             .unwrap_or(Encoding::Identity);
-        let (metadata, message, _) = request.into_parts();
+        let (metadata, message) = request.into_parts();
         let head = CallHead {
             path,
             metadata,
