@@ -37,7 +37,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-step "node peers (@grpc/grpc-js, pinned in tests/node/package-lock.json)"
+step "node peers (@grpc/grpc-js, playwright-core; pinned in tests/node/package-lock.json)"
 lock_stamp=tests/node/node_modules/.lock.sha256
 want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
 if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want" ]; then
@@ -45,11 +45,14 @@ if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$lock_stamp"
 fi
 
-step "nginx (Debian package)"
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+step "nginx and chromium (Debian packages)"
+need=()
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then need+=(nginx); fi
+if [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then apt_get() { apt-get "$@"; }; else apt_get() { sudo apt-get "$@"; }; fi
   apt_get update -qq
-  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq nginx >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq "${need[@]}" >/dev/null
 fi
 
 step "grpc-go interop programs (pinned in tests/go/go.mod) and our grpc-go retry server"

@@ -1,10 +1,12 @@
-//! `rgrpc`: a curl for gRPC. Lists, describes and calls services of any gRPC server, learning the
-//! schema from server reflection or from local `.proto` files (parsed with protox, no protoc).
+//! `rgrpc`: a curl for gRPC. Lists, describes, calls and load-tests services of any gRPC server,
+//! learning the schema from server reflection or from local `.proto` files (parsed with protox,
+//! no protoc).
 //!
 //! Exit codes: 0 success; 1 the call ended with a non-OK status; 2 bad usage or bad input
 //! (JSON, flags); 3 could not connect; 4 the schema lookup failed (no reflection, unknown
 //! symbol); 5 `health` answered but the service is not SERVING.
 
+mod bench;
 mod describe;
 mod raw;
 
@@ -25,7 +27,7 @@ use raw::RawMessage;
 #[command(
     name = "rgrpc",
     version,
-    about = "List, describe and call gRPC services"
+    about = "List, describe, call and load-test gRPC services"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -72,6 +74,9 @@ enum Command {
         /// The service; empty for the server as a whole.
         service: Option<String>,
     },
+    /// Load-test a method: closed loop (--concurrency) or open loop (--rps), for -n calls or
+    /// -z time; latency percentiles, a histogram and errors by code as text, JSON or HTML.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Where and how to connect, and where the schema comes from.
@@ -179,7 +184,19 @@ fn read_file(path: &str) -> Outcome<Vec<u8>> {
     std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {path}: {e}")))
 }
 
+/// A channel to the target of `conn`, connecting on its first call.
 async fn channel(conn: &Conn) -> Outcome<Channel> {
+    builder(conn)?.connect_lazy().map_err(|e| {
+        if e.is_config() || e.is_invalid_address() {
+            Failure::usage(e.to_string())
+        } else {
+            Failure::connect(e.to_string())
+        }
+    })
+}
+
+/// A channel builder with the target, service config, TLS, authority and headers of `conn`.
+fn builder(conn: &Conn) -> Outcome<rgrpc::client::Builder> {
     let addr = conn.addr.clone();
     let mut builder = Channel::builder(&addr).map_err(|e| Failure::usage(e.to_string()))?;
     if let Some(config) = &conn.service_config {
@@ -229,13 +246,7 @@ async fn channel(conn: &Conn) -> Outcome<Channel> {
             Ok(())
         });
     }
-    builder.connect_lazy().map_err(|e| {
-        if e.is_config() || e.is_invalid_address() {
-            Failure::usage(e.to_string())
-        } else {
-            Failure::connect(e.to_string())
-        }
-    })
+    Ok(builder)
 }
 
 /// The schema: local files if given, else whatever reflection tells about `symbols`.
@@ -633,6 +644,7 @@ async fn main() -> ExitCode {
             verbose,
         } => call(conn, method, data.as_deref(), timeout.as_deref(), *verbose).await,
         Command::Health { conn, service } => health(conn, service.as_deref()).await,
+        Command::Bench(args) => bench::bench(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

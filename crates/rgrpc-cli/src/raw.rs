@@ -1,9 +1,14 @@
-//! `RawMessage`: a message whose bytes are kept as they came, to decode later with a descriptor
-//! learned at run time. prost decodes field by field; each field is written back as it was read.
+//! Messages whose schema is known only at run time: `RawMessage` keeps the bytes as they came, to
+//! decode later with a descriptor (prost decodes field by field; each field is written back as it
+//! was read); `Encoded` sends bytes encoded once, cheaply cloned for every call of a benchmark;
+//! `Skipped` reads a reply and keeps nothing of it.
 
 use prost::DecodeError;
+use prost::bytes::Bytes;
 use prost::bytes::{Buf, BufMut};
-use prost::encoding::{DecodeContext, WireType, decode_varint, encode_key, encode_varint};
+use prost::encoding::{
+    DecodeContext, WireType, decode_varint, encode_key, encode_varint, skip_field,
+};
 
 /// The encoded bytes of a message.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,6 +76,60 @@ impl prost::Message for RawMessage {
     }
 }
 
+/// A message encoded once; cloning it shares the bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Encoded(pub(crate) Bytes);
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        // Only ever sent; a decode keeps nothing.
+        skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Bytes::new();
+    }
+}
+
+/// A reply read and dropped: its fields are checked to be well formed (a benchmark still sees a
+/// server that sends garbage fail) and nothing is kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Skipped;
+
+impl prost::Message for Skipped {
+    fn encode_raw(&self, _: &mut impl BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +148,14 @@ mod tests {
         let raw = RawMessage::decode(with_strings.as_slice()).unwrap();
         assert_eq!(raw.0, with_strings);
         assert!(RawMessage::decode(&[0x4a, 9, 1][..]).is_err());
+    }
+
+    #[test]
+    fn skipped_reads_well_formed_messages_and_refuses_broken_ones() {
+        let bytes = [0x08, 0x96, 0x01, 0x4a, 3, b'a', b'b', b'c'];
+        assert_eq!(Skipped::decode(&bytes[..]).unwrap(), Skipped);
+        assert!(Skipped::decode(&[0x4a, 9, 1][..]).is_err());
+        let encoded = Encoded(Bytes::copy_from_slice(&bytes));
+        assert_eq!(encoded.encode_to_vec(), bytes);
     }
 }
