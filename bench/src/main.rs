@@ -1,11 +1,13 @@
 //! One of the servers under benchmark, on `127.0.0.1:PORT`, until SIGTERM:
 //!
-//! `rgrpc-bench rgrpc|tonic|h2 PORT [current|multi]`
+//! `rgrpc-bench rgrpc|tonic|h2|h2-echo PORT [current|multi]`
 //!
 //! - `rgrpc`: the helloworld Greeter on rgrpc;
 //! - `tonic`: the same service on tonic;
 //! - `h2`: a bare `h2` server answering every request with a fixed, pre-encoded gRPC reply: the
-//!   ceiling of the HTTP/2 engine itself, with no gRPC layer at all.
+//!   ceiling of the HTTP/2 engine itself, with no gRPC layer at all;
+//! - `h2-echo`: the same, answering with a reply as large as the request (the ceiling for large
+//!   messages, where the Greeter's reply is as large as its request).
 //!
 //! `current` runs a current-thread tokio runtime, `multi` the multi-thread one.
 
@@ -52,23 +54,35 @@ async fn stop() {
 async fn serve(kind: &str, port: u16) {
     let addr = format!("127.0.0.1:{port}");
     match kind {
-        "rgrpc" => rgrpc::Server::builder()
-            .add_service(ours::GreeterServer::new(Ours))
-            .serve_with_shutdown(&addr, stop())
-            .await
-            .expect("rgrpc server"),
+        "rgrpc" => {
+            let mut builder = rgrpc::Server::builder();
+            // For experiments: RGRPC_WORKERS=0 serves on the caller's runtime.
+            if let Some(n) = std::env::var("RGRPC_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                builder = builder.worker_threads(n);
+            }
+            builder
+                .add_service(ours::GreeterServer::new(Ours))
+                .serve_with_shutdown(&addr, stop())
+                .await
+                .expect("rgrpc server")
+        }
         "tonic" => tonic::transport::Server::builder()
             .add_service(theirs::greeter_server::GreeterServer::new(Theirs))
             .serve_with_shutdown(addr.parse().unwrap(), stop())
             .await
             .expect("tonic server"),
-        "h2" => bare_h2(&addr).await,
+        "h2" => bare_h2(&addr, false).await,
+        "h2-echo" => bare_h2(&addr, true).await,
         other => panic!("unknown server {other}"),
     }
 }
 
-/// The ceiling: accept, read the request body, answer a fixed reply. No routing, no decoding.
-async fn bare_h2(addr: &str) {
+/// The ceiling: accept, read the request body, answer a fixed reply (or, with `echo`, the
+/// request's bytes as the reply). No routing, no decoding.
+async fn bare_h2(addr: &str, echo: bool) {
     use prost::Message;
     let reply = ours::HelloReply {
         message: "Hello world".into(),
@@ -85,20 +99,29 @@ async fn bare_h2(addr: &str) {
             io.set_nodelay(true).unwrap();
             let framed = framed.clone();
             tokio::spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(io).await else { return };
+                let Ok(mut conn) = h2::server::handshake(io).await else {
+                    return;
+                };
                 while let Some(Ok((request, mut respond))) = conn.accept().await {
                     let framed = framed.clone();
                     tokio::spawn(async move {
                         let mut body = request.into_body();
+                        let mut received = bytes::BytesMut::new();
                         while let Some(Ok(chunk)) = body.data().await {
                             let _ = body.flow_control().release_capacity(chunk.len());
+                            if echo {
+                                received.extend_from_slice(&chunk);
+                            }
                         }
+                        let framed = if echo { received.freeze() } else { framed };
                         let mut head = http::Response::new(());
                         head.headers_mut().insert(
                             "content-type",
                             http::HeaderValue::from_static("application/grpc"),
                         );
-                        let Ok(mut send) = respond.send_response(head, false) else { return };
+                        let Ok(mut send) = respond.send_response(head, false) else {
+                            return;
+                        };
                         let _ = send.send_data(framed, false);
                         let mut trailers = http::HeaderMap::new();
                         trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
@@ -123,8 +146,12 @@ fn main() {
     let kind = args[1].clone();
     let port: u16 = args[2].parse().expect("PORT");
     let runtime = match args.get(3).map(String::as_str).unwrap_or("current") {
-        "current" => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        "multi" => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        "current" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        "multi" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
         other => panic!("unknown runtime {other}"),
     }
     .unwrap();

@@ -101,7 +101,11 @@ async fn qps(client: &ours::GreeterClient, concurrency: usize, time: Duration) -
 }
 
 /// `calls` calls from `concurrency` workers; latencies sorted.
-async fn latencies(client: &ours::GreeterClient, calls: usize, concurrency: usize) -> Vec<Duration> {
+async fn latencies(
+    client: &ours::GreeterClient,
+    calls: usize,
+    concurrency: usize,
+) -> Vec<Duration> {
     let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -162,7 +166,11 @@ fn main() {
     let rr_target = format!("ipv4:{}", four.join(","));
     let (direct, rr) = client_rt.block_on(async {
         let direct = channel(&format!("http://{}", four[0]), "{}").await;
-        let rr = channel(&rr_target, r#"{"loadBalancingConfig":[{"round_robin":{}}]}"#).await;
+        let rr = channel(
+            &rr_target,
+            r#"{"loadBalancingConfig":[{"round_robin":{}}]}"#,
+        )
+        .await;
         // Let round_robin connect to all four before measuring.
         tokio::time::sleep(Duration::from_millis(300)).await;
         (direct, rr)
@@ -176,7 +184,10 @@ fn main() {
     println!("unary, closed loop, concurrency 64, median of 3 interleaved rounds of {seconds} s:");
     println!("  one direct connection   {d:>10.0} calls/s");
     println!("  round_robin over four   {r:>10.0} calls/s");
-    println!("  round_robin / direct    {:>10.2}   (target >= 0.95)", r / d);
+    println!(
+        "  round_robin / direct    {:>10.2}   (target >= 0.95)",
+        r / d
+    );
 
     // Hedging with one backend slow on 10% of its calls.
     let three = servers(&server_rt, 3, Some(0));
@@ -194,7 +205,9 @@ fn main() {
     let calls = 3000;
     let without = client_rt.block_on(latencies(&plain, calls, 8));
     let with = client_rt.block_on(latencies(&hedged, calls, 8));
-    println!("hedging: 3 backends, one adds 50 ms to 10% of its calls; {calls} calls at concurrency 8:");
+    println!(
+        "hedging: 3 backends, one adds 50 ms to 10% of its calls; {calls} calls at concurrency 8:"
+    );
     println!(
         "  without hedging   p50 {:>9.2?}  p99 {:>9.2?}",
         pct(&without, 0.5),

@@ -13,6 +13,7 @@ mod message;
 mod router;
 #[cfg(feature = "tower")]
 mod tower_glue;
+mod workers;
 
 pub use call::{ResponseStream, ServerCall, StreamSender};
 pub use context::Context;
@@ -82,6 +83,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connections: Option<usize>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_connection_age: Option<Duration>,
+    /// Worker threads; 0 serves on the caller's runtime.
+    pub(crate) workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
             max_connections: None,
             idle_timeout: None,
             max_connection_age: None,
+            workers: workers::default_count(),
         }
     }
 }
@@ -244,6 +248,19 @@ impl Builder {
         self
     }
 
+    /// Serves connections on `n` threads of the server's own, each a current-thread tokio
+    /// runtime that runs its connections and their calls (default: one per core the process may
+    /// run on). The runtime that calls `serve` only accepts. This is what makes a server under
+    /// `#[tokio::main]` as fast as one tuned by hand: no call wakes a task on another thread.
+    ///
+    /// Handlers run on these threads, so they must not call `tokio::task::block_in_place`
+    /// (which needs the multi-thread runtime; `spawn_blocking` works). `0` runs connections as
+    /// tasks on the caller's runtime instead, for programs that lay out their own threads.
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.config.workers = n;
+        self
+    }
+
     /// Runs `hook` when graceful shutdown begins, before connections are told to go away (to
     /// mark health NOT_SERVING, say).
     pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
@@ -342,6 +359,10 @@ impl Builder {
             .config
             .max_connections
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+        let mut workers = match shared.config.workers {
+            0 => None,
+            n => Some(workers::Workers::start(n)?),
+        };
         tokio::pin!(signal);
         loop {
             // At the connection limit, stop accepting until a connection closes.
@@ -363,10 +384,33 @@ impl Builder {
                     Ok((io, peer)) => {
                         let shared2 = shared.clone();
                         let draining = draining.clone();
-                        shared.tasks.spawn(async move {
-                            conn::serve_accepted(io, peer, shared2, draining).await;
-                            drop(permit);
-                        });
+                        match &mut workers {
+                            None => {
+                                shared.tasks.spawn(async move {
+                                    conn::serve_accepted(io, peer, shared2, draining).await;
+                                    drop(permit);
+                                });
+                            }
+                            Some(workers) => {
+                                let detached = match A::detach(io) {
+                                    Ok(d) => d,
+                                    Err(err) => {
+                                        tracing::debug!(error = %err, "cannot hand over a connection");
+                                        continue;
+                                    }
+                                };
+                                // Counted from now, so that shutdown waits for it.
+                                let token = shared.tasks.token();
+                                workers.dispatch(move || async move {
+                                    match A::attach(detached) {
+                                        Ok(io) => conn::serve_accepted(io, peer, shared2, draining).await,
+                                        Err(err) => tracing::debug!(error = %err, "cannot take over a connection"),
+                                    }
+                                    drop(permit);
+                                    drop(token);
+                                });
+                            }
+                        }
                     }
                     Err(err) => {
                         // Out of file descriptors and the like: back off briefly, keep serving.
@@ -389,6 +433,9 @@ impl Builder {
         {
             shared.force.cancel();
             shared.tasks.wait().await;
+        }
+        if let Some(workers) = workers {
+            workers.stop().await;
         }
         Ok(())
     }

@@ -13,9 +13,15 @@ use crate::error::{Error, Kind};
 /// A listener of some socket kind.
 pub(crate) trait Accept: Send {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// An accepted socket registered with no runtime, to move to another one.
+    type Detached: Send + 'static;
     fn accept(
         &self,
     ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
+    /// Takes a socket off the reactor of the runtime that accepted it.
+    fn detach(io: Self::Io) -> std::io::Result<Self::Detached>;
+    /// Registers a detached socket with the reactor of the runtime this runs on.
+    fn attach(detached: Self::Detached) -> std::io::Result<Self::Io>;
 }
 
 pub(crate) struct TcpAccept(pub(crate) TcpListener);
@@ -23,6 +29,13 @@ pub(crate) struct UnixAccept(pub(crate) UnixListener);
 
 impl Accept for TcpAccept {
     type Io = TcpStream;
+    type Detached = std::net::TcpStream;
+    fn detach(io: TcpStream) -> std::io::Result<std::net::TcpStream> {
+        io.into_std()
+    }
+    fn attach(detached: std::net::TcpStream) -> std::io::Result<TcpStream> {
+        TcpStream::from_std(detached)
+    }
     async fn accept(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
         let (io, peer) = self.0.accept().await?;
         // Small gRPC frames must not wait for Nagle's algorithm.
@@ -33,6 +46,13 @@ impl Accept for TcpAccept {
 
 impl Accept for UnixAccept {
     type Io = UnixStream;
+    type Detached = std::os::unix::net::UnixStream;
+    fn detach(io: UnixStream) -> std::io::Result<std::os::unix::net::UnixStream> {
+        io.into_std()
+    }
+    fn attach(detached: std::os::unix::net::UnixStream) -> std::io::Result<UnixStream> {
+        UnixStream::from_std(detached)
+    }
     async fn accept(&self) -> std::io::Result<(UnixStream, Option<SocketAddr>)> {
         let (io, _) = self.0.accept().await?;
         Ok((io, None))
