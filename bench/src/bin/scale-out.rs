@@ -29,7 +29,7 @@ impl ours::Greeter for Greeter {
         request: rgrpc::Request<ours::HelloRequest>,
     ) -> Result<rgrpc::Response<ours::HelloReply>, rgrpc::Status> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
-        if self.slow_every > 0 && n % self.slow_every == 0 {
+        if self.slow_every > 0 && n.is_multiple_of(self.slow_every) {
             tokio::time::sleep(self.delay).await;
         }
         Ok(rgrpc::Response::new(ours::HelloReply {
