@@ -89,12 +89,15 @@ print("%.2f" % (d[int(len(d) * 0.99)] / 1000))' "$log")
 }
 
 ROUNDS=${ROUNDS:-3}
+if [ -z "${SECTIONS:-}" ] || [[ " ${SECTIONS:-} " == *" server "* ]]; then
 echo "servers interleaved over $ROUNDS rounds per scenario; medians shown;" \
   "runtimes: h2 current, tonic $TONIC_RUNTIME, rgrpc $RGRPC_RUNTIME"
 printf '%-16s %-8s %12s %9s   %s\n' scenario server QPS p99_ms "QPS of each round"
 for scenario in "4x100 4 100 small.bin h2" "1x100 1 100 small.bin h2" \
   "16KiB-request 4 100 16k.bin h2-echo"; do
   set -- $scenario
+  # SCENARIOS="4x100 16KiB-request" runs only those.
+  if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $1 "* ]]; then continue; fi
   name=$1 conns=$2 streams=$3 body=$4 ceiling=$5
   declare -A qps=() p99=()
   for round in $(seq "$ROUNDS"); do
@@ -121,7 +124,90 @@ print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f   p99 rgrpc/
          p99m["rgrpc"] / max(p99m["h2"], 1e-9)))
 PY
 done
+fi
 
-echo
-echo "client scale-out (round_robin against a direct connection; hedging's p99):"
-"$(dirname "$bin")/scale-out" "${SCALE_OUT_SECONDS:-3}"
+# SECTIONS="server client loadgen" runs only those.
+want() { [ -z "${SECTIONS:-}" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
+
+# start_server NAME -> sets server_pid and server_port (pinned to core 0)
+start_server() {
+  server_port=$(free_port)
+  taskset -c 0 "$bin" "$1" "$server_port" "$(runtime_of "$1")" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
+    sleep 0.05
+  done
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+median() { python3 -c 'import statistics,sys; m = statistics.median(float(x) for x in sys.argv[1:]); print("%.0f" % m if m >= 100 else "%.2f" % m)' "$@"; }
+
+if want client; then
+  echo
+  echo "client: our generated client and tonic's against the bare h2 server, each under the"
+  echo "multi-thread runtime on core 1; ${CLIENT_SECONDS:-3} s per run, $ROUNDS rounds, medians"
+  printf '%-8s %-8s %12s %9s\n' shape client QPS p99_ms
+  start_server h2
+  for shape in "1x100 1 100" "4x100 4 100"; do
+    set -- $shape
+    declare -A cq=() cp=()
+    for round in $(seq "$ROUNDS"); do
+      for client in tonic rgrpc; do
+        read -r q p < <(taskset -c 1 "$(dirname "$bin")/client" "$client" "127.0.0.1:$server_port" "$2" "$3" "${CLIENT_SECONDS:-3}")
+        cq[$client]="${cq[$client]:-} $q"; cp[$client]="${cp[$client]:-} $p"
+      done
+    done
+    for client in tonic rgrpc; do
+      printf '%-8s %-8s %12s %9s\n' "$1" "$client" "$(median ${cq[$client]})" "$(median ${cp[$client]})"
+    done
+    python3 -c 'import sys; print("%-8s rgrpc/tonic = %.2f   (target >= 1.5)" % (sys.argv[1], float(sys.argv[2]) / float(sys.argv[3])))' \
+      "$1" "$(median ${cq[rgrpc]})" "$(median ${cq[tonic]})"
+  done
+  stop_server
+fi
+
+if want loadgen; then
+  echo
+  echo "load generators against the bare h2 server: rgrpc bench, h2load and ghz (v0.93.0), each on core 1,"
+  echo "4 connections x 100 calls in flight, $REQUESTS calls, $ROUNDS rounds, medians"
+  (cd .. && cargo build --release --quiet -p rgrpc-cli)
+  cli=$(cd .. && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/rgrpc
+  gobin=$(dirname "$bin")/go-bin
+  if [ ! -x "$gobin/ghz" ]; then
+    mkdir -p "$gobin"
+    (cd "$work" && GOBIN=$(cd "$gobin" && pwd) go install github.com/bojand/ghz/cmd/ghz@v0.93.0)
+  fi
+  start_server h2
+  declare -A lq=()
+  for round in $(seq "$ROUNDS"); do
+    q=$(taskset -c 1 h2load -c 4 -m 100 -n "$REQUESTS" --data="$work/small.bin" \
+      -H 'content-type: application/grpc' -H 'te: trailers' \
+      "http://127.0.0.1:$server_port/helloworld.Greeter/SayHello" 2>&1 \
+      | sed -n 's/.*finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p')
+    lq[h2load]="${lq[h2load]:-} $q"
+    q=$(taskset -c 1 "$cli" bench "http://127.0.0.1:$server_port" helloworld.Greeter/SayHello \
+      --proto helloworld.proto -I proto -d '{"name":"world"}' --connections 4 --concurrency 400 \
+      -n "$REQUESTS" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])')
+    lq[rgrpc]="${lq[rgrpc]:-} $q"
+    q=$(taskset -c 1 "$gobin/ghz" --insecure --proto proto/helloworld.proto \
+      --call helloworld.Greeter/SayHello -d '{"name":"world"}' --connections 4 -c 400 \
+      -n "$REQUESTS" --format json "127.0.0.1:$server_port" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])')
+    lq[ghz]="${lq[ghz]:-} $q"
+  done
+  stop_server
+  for g in h2load rgrpc ghz; do printf '  %-12s %12s calls/s   rounds:%s\n' "$g" "$(median ${lq[$g]})" "${lq[$g]}"; done
+  python3 -c 'import sys; r, h, g = map(float, sys.argv[1:]); print("  rgrpc bench / h2load = %.2f (target >= 0.8)   rgrpc bench / ghz = %.2f (target >= 2)" % (r / h, r / g))' \
+    "$(median ${lq[rgrpc]})" "$(median ${lq[h2load]})" "$(median ${lq[ghz]})"
+fi
+
+if want allocs; then
+  echo
+  "$(dirname "$bin")/allocs" 20000
+fi
+
+if want scale-out; then
+  echo
+  echo "client scale-out (round_robin against a direct connection; hedging's p99):"
+  "$(dirname "$bin")/scale-out" "${SCALE_OUT_SECONDS:-3}"
+fi

@@ -99,7 +99,14 @@ async fn bare_h2(addr: &str, echo: bool) {
             io.set_nodelay(true).unwrap();
             let framed = framed.clone();
             tokio::spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(io).await else {
+                // The HTTP/2 settings rgrpc's server uses by default, so that the ceiling is the
+                // engine's with the same flow-control windows, not h2's 64 KiB default windows.
+                let handshake = h2::server::Builder::new()
+                    .initial_window_size(1024 * 1024)
+                    .initial_connection_window_size(2 * 1024 * 1024)
+                    .max_concurrent_streams(256)
+                    .handshake(io);
+                let Ok(mut conn) = handshake.await else {
                     return;
                 };
                 while let Some(Ok((request, mut respond))) = conn.accept().await {

@@ -48,7 +48,7 @@ pub(crate) async fn client<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, mut conn) = h2::client::Builder::new()
+    let (send, mut h2_conn) = h2::client::Builder::new()
         .enable_push(false)
         // Until the server's SETTINGS arrive, assume the common floor of 100 streams rather
         // than opening streams it would refuse.
@@ -66,7 +66,8 @@ where
             .with_source(e)
         })?;
     let (mut ended_tx, ended) = tokio::sync::oneshot::channel();
-    let keepalive = settings.keepalive.zip(conn.ping_pong());
+    let keepalive = settings.keepalive.zip(h2_conn.ping_pong());
+    let mut conn = crate::http2::batch::Batched::new(h2_conn);
     tokio::spawn(async move {
         let alive = async {
             match keepalive {

@@ -4,6 +4,7 @@
 //! This layer knows h2 types and the runtime; it does not know about services, routing or the
 //! meaning of a status.
 
+pub(crate) mod batch;
 pub(crate) mod body;
 pub(crate) mod handshake;
 pub(crate) mod keepalive;
