@@ -201,6 +201,55 @@ if want loadgen; then
     "$(median ${lq[rgrpc]})" "$(median ${lq[h2load]})" "$(median ${lq[ghz]})"
 fi
 
+declare -A gib=()
+if want streaming; then
+  echo
+  echo "streaming: messages per second of one call for ${STREAM_SECONDS:-2} s, server on core 0 and client on core 1,"
+  echo "every pairing of our server and client with tonic's (server/client), both under the multi-thread runtime"
+  sbin=$(dirname "$bin")/stream
+  printf '%-16s %14s %14s %14s %14s\n' shape rgrpc/rgrpc tonic/tonic rgrpc/tonic tonic/rgrpc
+  for shape in "download 1024" "download 65536" "echo 1024" "echo 65536"; do
+    set -- $shape
+    declare -A sq=()
+    for server in rgrpc tonic; do
+      server_port=$(free_port)
+      taskset -c 0 "$sbin" serve "$server" "$server_port" &
+      server_pid=$!
+      for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
+        sleep 0.05
+      done
+      for client in rgrpc tonic; do
+        read -r rate _ < <(taskset -c 1 "$sbin" drive "$client" "127.0.0.1:$server_port" "$1" "$2" "${STREAM_SECONDS:-2}")
+        sq[$server/$client]=$rate
+      done
+      stop_server
+    done
+    printf '%-16s %14s %14s %14s %14s\n' "$1 $2B" "${sq[rgrpc/rgrpc]}" "${sq[tonic/tonic]}" "${sq[rgrpc/tonic]}" "${sq[tonic/rgrpc]}"
+    python3 -c 'import sys; oo, tt, ot, to = map(float, sys.argv[2:]); print("%-16s ours/tonic = %.2f   server role (their client) = %.2f   client role (their server) = %.2f   (target >= 1.5)" % (sys.argv[1], oo / tt, ot / tt, to / tt))' \
+      "$1 $2B" "${sq[rgrpc/rgrpc]}" "${sq[tonic/tonic]}" "${sq[rgrpc/tonic]}" "${sq[tonic/rgrpc]}"
+  done
+  echo "one 1 GiB server stream of 64 KiB messages, read by our client (seconds, MiB/s):"
+  for server in h2-stream rgrpc; do
+    server_port=$(free_port)
+    if [ "$server" = h2-stream ]; then
+      taskset -c 0 "$bin" h2-stream "$server_port" current &
+    else
+      taskset -c 0 "$sbin" serve rgrpc "$server_port" &
+    fi
+    server_pid=$!
+    for _ in $(seq 100); do
+      python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
+      sleep 0.05
+    done
+    read -r secs mib < <(taskset -c 1 "$sbin" gib "127.0.0.1:$server_port")
+    stop_server
+    printf '  %-10s %8s s %8s MiB/s\n' "$server" "$secs" "$mib"
+    gib[$server]=$mib
+  done
+  python3 -c 'import sys; print("  rgrpc / bare h2 = %.2f   (target >= 0.8)" % (float(sys.argv[1]) / float(sys.argv[2])))' "${gib[rgrpc]}" "${gib[h2-stream]}"
+fi
+
 if want allocs; then
   echo
   "$(dirname "$bin")/allocs" 20000

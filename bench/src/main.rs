@@ -7,7 +7,9 @@
 //! - `h2`: a bare `h2` server answering every request with a fixed, pre-encoded gRPC reply: the
 //!   ceiling of the HTTP/2 engine itself, with no gRPC layer at all;
 //! - `h2-echo`: the same, answering with a reply as large as the request (the ceiling for large
-//!   messages, where the Greeter's reply is as large as its request).
+//!   messages, where the Greeter's reply is as large as its request);
+//! - `h2-stream`: answers every request with 16,384 pre-encoded messages of 64 KiB (1 GiB), as
+//!   flow control allows: the ceiling of the streaming benchmark's 1 GiB download.
 //!
 //! `current` runs a current-thread tokio runtime, `multi` the multi-thread one.
 
@@ -76,6 +78,7 @@ async fn serve(kind: &str, port: u16) {
             .expect("tonic server"),
         "h2" => bare_h2(&addr, false).await,
         "h2-echo" => bare_h2(&addr, true).await,
+        "h2-stream" => bare_h2_stream(&addr).await,
         other => panic!("unknown server {other}"),
     }
 }
@@ -130,6 +133,70 @@ async fn bare_h2(addr: &str, echo: bool) {
                             return;
                         };
                         let _ = send.send_data(framed, false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        let _ = send.send_trailers(trailers);
+                    });
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = stop() => {}
+    }
+}
+
+/// One GiB per request: 16,384 gRPC frames of a 64 KiB `bench.stream.Chunk`, each sent as the
+/// peer's flow-control window allows.
+async fn bare_h2_stream(addr: &str) {
+    let mut message = vec![0x0a, 0x80, 0x80, 0x04];
+    message.resize(4 + 64 * 1024, 7);
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let framed = bytes::Bytes::from(framed);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let accept = async {
+        loop {
+            let (io, _) = listener.accept().await.unwrap();
+            io.set_nodelay(true).unwrap();
+            let framed = framed.clone();
+            tokio::spawn(async move {
+                let handshake = h2::server::Builder::new()
+                    .initial_window_size(1024 * 1024)
+                    .initial_connection_window_size(2 * 1024 * 1024)
+                    .handshake(io);
+                let Ok(mut conn) = handshake.await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = conn.accept().await {
+                    let framed = framed.clone();
+                    tokio::spawn(async move {
+                        let mut head = http::Response::new(());
+                        head.headers_mut().insert(
+                            "content-type",
+                            http::HeaderValue::from_static("application/grpc"),
+                        );
+                        let Ok(mut send) = respond.send_response(head, false) else {
+                            return;
+                        };
+                        for _ in 0..16 * 1024 {
+                            let mut rest = framed.clone();
+                            while !rest.is_empty() {
+                                send.reserve_capacity(rest.len());
+                                match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                                    Some(Ok(n)) if n > 0 => {
+                                        let piece = rest.split_to(n.min(rest.len()));
+                                        if send.send_data(piece, false).is_err() {
+                                            return;
+                                        }
+                                    }
+                                    Some(Ok(_)) => {}
+                                    _ => return,
+                                }
+                            }
+                        }
                         let mut trailers = http::HeaderMap::new();
                         trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
                         let _ = send.send_trailers(trailers);

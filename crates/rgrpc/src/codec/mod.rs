@@ -90,6 +90,17 @@ pub(crate) fn encode<M: Message>(
     limit: usize,
     encoding: Encoding,
 ) -> Result<Bytes, Status> {
+    encode_mut(writer, message, limit, encoding).map(BytesMut::freeze)
+}
+
+/// [`encode`], into a frame that can still be joined to the next (see
+/// `FrameWriter::frame_mut`).
+pub(crate) fn encode_mut<M: Message>(
+    writer: &mut FrameWriter,
+    message: &M,
+    limit: usize,
+    encoding: Encoding,
+) -> Result<BytesMut, Status> {
     let len = message.encoded_len();
     if len > limit {
         return Err(too_large(len as u64, limit));

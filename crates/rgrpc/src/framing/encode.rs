@@ -1,6 +1,6 @@
 //! Writing the 5-byte prefix around a message encoded in place, so the body is never copied.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use super::FrameError;
 
@@ -20,14 +20,16 @@ impl FrameWriter {
     }
 
     /// Frames one message whose body `write` appends to the buffer it is given. `size_hint` sizes
-    /// the buffer up front. Fails, without sending anything, past `limit`.
+    /// the buffer up front. Fails, without sending anything, past `limit`. Frames made one after
+    /// another sit side by side in one allocation, so `BytesMut::unsplit` joins them without
+    /// copying.
     pub(crate) fn frame(
         &mut self,
         size_hint: usize,
         limit: usize,
         compressed: bool,
         write: impl FnOnce(&mut BytesMut),
-    ) -> Result<Bytes, FrameError> {
+    ) -> Result<BytesMut, FrameError> {
         self.buf.reserve(HEADER_LEN + size_hint);
         self.buf.put_bytes(0, HEADER_LEN);
         write(&mut self.buf);
@@ -41,7 +43,7 @@ impl FrameWriter {
         }
         self.buf[0] = u8::from(compressed);
         self.buf[1..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
-        Ok(self.buf.split().freeze())
+        Ok(self.buf.split())
     }
 }
 
