@@ -250,6 +250,32 @@ if want streaming; then
   python3 -c 'import sys; print("  rgrpc / bare h2 = %.2f   (target >= 0.8)" % (float(sys.argv[1]) / float(sys.argv[2])))' "${gib[rgrpc]}" "${gib[h2-stream]}"
 fi
 
+if want memory; then
+  echo
+  echo "server memory (RSS growth) per idle connection and per open idle stream, KiB:"
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  sbin=$(dirname "$bin")/stream
+  declare -A mem=()
+  printf '  %-8s %12s %12s %12s\n' server connections per_conn per_stream
+  for n in 1000 10000; do
+    for server in rgrpc tonic; do
+      server_port=$(free_port)
+      taskset -c 0 "$sbin" serve "$server" "$server_port" &
+      server_pid=$!
+      for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
+        sleep 0.05
+      done
+      read -r c st < <(taskset -c 1 "$(dirname "$bin")/memory" "$server_pid" "127.0.0.1:$server_port" "$n")
+      stop_server
+      mem[$server/$n]="$c $st"
+      printf '  %-8s %12s %12s %12s\n' "$server" "$n" "$c" "$st"
+    done
+    python3 -c 'import sys; oc, os_, tc, ts = map(float, sys.argv[2:]); print("  %s connections: rgrpc/tonic per connection = %.2f, per stream = %.2f   (target <= 1)" % (sys.argv[1], oc / max(tc, 1e-9), os_ / max(ts, 1e-9)))' \
+      "$n" ${mem[rgrpc/$n]} ${mem[tonic/$n]}
+  done
+fi
+
 if want allocs; then
   echo
   "$(dirname "$bin")/allocs" 20000
