@@ -64,7 +64,7 @@ pub(crate) struct BenchArgs {
     /// Run this long first without recording, to warm connections and the server.
     #[arg(long)]
     warmup: Option<String>,
-    /// Deadline of each call.
+    /// Deadline of each call; 0 for none.
     #[arg(long, default_value = "20s")]
     timeout: String,
     /// Request messages per call of a client-streaming or bidi method (the messages of
@@ -111,7 +111,7 @@ struct Plan {
     path: rgrpc::codegen::PathAndQuery,
     kind: Kind,
     messages: Vec<Encoded>,
-    timeout: Duration,
+    timeout: Option<Duration>,
 }
 
 /// When a phase stops starting calls.
@@ -281,7 +281,9 @@ impl Tally {
 async fn one_call(channel: &Channel, plan: &Plan) -> Result<(u64, u64), Status> {
     fn request<T>(message: T, plan: &Plan) -> Request<T> {
         let mut request = Request::new(message);
-        request.set_timeout(plan.timeout);
+        if let Some(timeout) = plan.timeout {
+            request.set_timeout(timeout);
+        }
         request
     }
     let path = plan.path.clone();
@@ -438,8 +440,9 @@ async fn show_progress(phase: Arc<Phase>) {
 }
 
 /// Builds a channel for the benchmark and waits until it is ready.
-async fn connect(conn: &Conn, timeout: Duration) -> Outcome<Channel> {
+async fn connect(conn: &Conn, timeout: Option<Duration>) -> Outcome<Channel> {
     let builder = builder(conn)?;
+    let timeout = timeout.unwrap_or(Duration::from_secs(20));
     match tokio::time::timeout(timeout, builder.connect()).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(e)) if e.is_config() || e.is_invalid_address() => Err(Failure::usage(e.to_string())),
@@ -468,7 +471,7 @@ pub(crate) async fn bench(args: &BenchArgs) -> Outcome {
     {
         return Err(Failure::usage("--rps must be a positive number"));
     }
-    let timeout = parse_duration(&args.timeout)?;
+    let timeout = Some(parse_duration(&args.timeout)?).filter(|t| !t.is_zero());
     let stop = match (&args.total, &args.duration) {
         (Some(0), _) => return Err(Failure::usage("-n must be at least 1")),
         (Some(n), _) => Stop::After(*n),

@@ -73,6 +73,8 @@ async fn serve_connection<IO>(
         conn.graceful_shutdown();
     }
     let keepalive = config.keepalive.zip(conn.ping_pong());
+    #[cfg(feature = "tower")]
+    let layer = shared.layered.as_ref().map(|make| make());
     let alive = async {
         match keepalive {
             Some((config, pinger)) => crate::http2::keepalive::run(pinger, config).await,
@@ -128,6 +130,9 @@ async fn serve_connection<IO>(
                     if config.idle_timeout.is_some() {
                         idle_check.as_mut().reset(tokio::time::Instant::now() + idle);
                     }
+                    #[cfg(feature = "tower")]
+                    let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
+                    #[cfg(not(feature = "tower"))]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone());
                     shared.tasks.spawn(async move {
                         task.await;
@@ -171,6 +176,7 @@ async fn handle_call(
     shared: Arc<Shared>,
     peer: Option<SocketAddr>,
     peer_certs: Option<Arc<[Vec<u8>]>>,
+    #[cfg(feature = "tower")] layer: Option<super::tower_glue::CallLayer>,
 ) {
     let (head, body) = request.into_parts();
     if head.method != Method::POST {
@@ -231,7 +237,7 @@ async fn handle_call(
                 shared: shared.clone(),
             };
             #[cfg(feature = "tower")]
-            if let Some(layered) = &shared.layered {
+            if let Some(layered) = layer {
                 return finish(
                     &shared,
                     path,

@@ -71,9 +71,17 @@ fn take(slot: &Mutex<Option<ServerCall>>) -> Option<ServerCall> {
     slot.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
-/// A layered service, type-erased for the server.
-pub(crate) type Layered =
-    Arc<dyn Fn(ServerCall, Arc<dyn Service>, usize, &str) -> BoxFuture<Code> + Send + Sync>;
+/// A layered service, type-erased for the server: makes each connection's copy of it. The
+/// layered service need not be `Sync`, so the server's one copy sits behind a lock, taken once
+/// per connection; calls clone the connection's copy, which only the connection's task touches.
+pub(crate) type Layered = Arc<dyn Fn() -> ConnectionLayer + Send + Sync>;
+
+/// One connection's copy of the layered service; makes each call's.
+pub(crate) type ConnectionLayer = Box<dyn Fn() -> CallLayer + Send>;
+
+/// One call through the layers.
+pub(crate) type CallLayer =
+    Box<dyn FnOnce(ServerCall, Arc<dyn Service>, usize, &str) -> BoxFuture<Code> + Send>;
 
 /// Erases `layer` applied to [`Dispatch`].
 pub(crate) fn erase<L>(layer: L) -> Layered
@@ -84,39 +92,59 @@ where
     <L::Service as TowerService<TowerRequest>>::Error: Into<Box<dyn StdError + Send + Sync>> + Send,
 {
     let service = Mutex::new(layer.layer(Dispatch));
-    Arc::new(move |call, routed, method, path| {
-        let mut service = service.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let slot = Arc::new(Mutex::new(Some(call)));
-        let request = TowerRequest {
-            call: slot.clone(),
-            service: routed,
-            method,
-            path: Arc::from(path),
+    Arc::new(move || {
+        let connection = service.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Box::new(move || {
+            let service = connection.clone();
+            Box::new(move |call, routed, method, path| {
+                per_call(service, call, routed, method, path)
+            })
+        })
+    })
+}
+
+fn per_call<S>(
+    mut service: S,
+    call: ServerCall,
+    routed: Arc<dyn Service>,
+    method: usize,
+    path: &str,
+) -> BoxFuture<Code>
+where
+    S: TowerService<TowerRequest, Response = Code> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>> + Send,
+{
+    let slot = Arc::new(Mutex::new(Some(call)));
+    let request = TowerRequest {
+        call: slot.clone(),
+        service: routed,
+        method,
+        path: Arc::from(path),
+    };
+    Box::pin(async move {
+        let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+        let result = match ready {
+            Ok(()) => service.call(request).await,
+            Err(err) => Err(err),
         };
-        Box::pin(async move {
-            let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
-            let result = match ready {
-                Ok(()) => service.call(request).await,
-                Err(err) => Err(err),
-            };
-            match result {
-                Ok(code) => code,
-                Err(err) => {
-                    let err: Box<dyn StdError + Send + Sync> = err.into();
-                    let status = match err.downcast::<Status>() {
-                        Ok(status) => *status,
-                        Err(other) => Status::unavailable(other.to_string()),
-                    };
-                    // Answer only if the call never reached its handler.
-                    match take(&slot) {
-                        Some(mut call) => {
-                            super::respond_status(&mut call.respond, &status);
-                            status.code()
-                        }
-                        None => Code::Cancelled,
+        match result {
+            Ok(code) => code,
+            Err(err) => {
+                let err: Box<dyn StdError + Send + Sync> = err.into();
+                let status = match err.downcast::<Status>() {
+                    Ok(status) => *status,
+                    Err(other) => Status::unavailable(other.to_string()),
+                };
+                // Answer only if the call never reached its handler.
+                match take(&slot) {
+                    Some(mut call) => {
+                        super::respond_status(&mut call.respond, &status);
+                        status.code()
                     }
+                    None => Code::Cancelled,
                 }
             }
-        })
+        }
     })
 }
