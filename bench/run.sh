@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Unary server benchmark: rgrpc, tonic and a bare h2 server (the ceiling), one after another in
+# Unary server benchmark: rgrpc, tonic, grpc-go and a bare h2 server (the ceiling), one after another in
 # one run, each pinned to core 0, with h2load pinned to core 1. Prints QPS and p99 per scenario
 # and our ratios to the others; then the client scale-out benchmark (src/bin/scale-out.rs).
 # Machines are noisy: read the ratios, not the absolutes.
@@ -59,7 +59,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 run() {
   local server=$1 runtime=$2 conns=$3 streams=$4 body=$5 port pid
   port=$(free_port)
-  taskset -c 0 "$bin" "$server" "$port" "$runtime" &
+  if [ "$server" = go ]; then
+    taskset -c 0 "$gogreeter" "$port" &
+  else
+    taskset -c 0 "$bin" "$server" "$port" "$runtime" &
+  fi
   pid=$!
   for _ in $(seq 100); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.1)" 2>/dev/null && break
@@ -89,6 +93,11 @@ print("%.2f" % (d[int(len(d) * 0.99)] / 1000))' "$log")
 }
 
 ROUNDS=${ROUNDS:-3}
+# grpc-go's Greeter (bench/go), an anchor of the unary table.
+gogreeter=$(dirname "$bin")/go-greeter
+if [ ! -x "$gogreeter" ] || [ go/main.go -nt "$gogreeter" ] || [ go/go.sum -nt "$gogreeter" ]; then
+  (cd go && go build -o "$gogreeter" .)
+fi
 if [ -z "${SECTIONS:-}" ] || [[ " ${SECTIONS:-} " == *" server "* ]]; then
 echo "servers interleaved over $ROUNDS rounds per scenario; medians shown;" \
   "runtimes: h2 current, tonic $TONIC_RUNTIME, rgrpc $RGRPC_RUNTIME"
@@ -101,27 +110,27 @@ for scenario in "4x100 4 100 small.bin h2" "1x100 1 100 small.bin h2" \
   name=$1 conns=$2 streams=$3 body=$4 ceiling=$5
   declare -A qps=() p99=()
   for round in $(seq "$ROUNDS"); do
-    for server in "$ceiling" tonic rgrpc; do
+    for server in "$ceiling" tonic go rgrpc; do
       key=${server%-echo}
       read -r q p < <(run "$server" "$(runtime_of "$server")" "$conns" "$streams" "$body")
       qps[$key]="${qps[$key]:-} $q"
       p99[$key]="${p99[$key]:-} $p"
     done
   done
-  python3 - "$name" "${qps[h2]}" "${qps[tonic]}" "${qps[rgrpc]}" "${p99[h2]}" "${p99[tonic]}" "${p99[rgrpc]}" <<'PY'
+  python3 - "$name" "${qps[h2]}" "${qps[tonic]}" "${qps[go]}" "${qps[rgrpc]}" "${p99[h2]}" "${p99[tonic]}" "${p99[go]}" "${p99[rgrpc]}" <<'PY'
 import statistics, sys
 name = sys.argv[1]
-servers = ["h2", "tonic", "rgrpc"]
+servers = ["h2", "tonic", "go", "rgrpc"]
 qps = {s: [float(x) for x in sys.argv[2 + i].split()] for i, s in enumerate(servers)}
-p99 = {s: [float(x) for x in sys.argv[5 + i].split()] for i, s in enumerate(servers)}
+p99 = {s: [float(x) for x in sys.argv[6 + i].split()] for i, s in enumerate(servers)}
 med = {s: statistics.median(qps[s]) for s in servers}
 for s in servers:
     rounds = " ".join("%.0f" % q for q in qps[s])
     print("%-16s %-8s %12.0f %9.2f   %s" % (name, s, med[s], statistics.median(p99[s]), rounds))
 p99m = {s: statistics.median(p99[s]) for s in servers}
-print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   tonic/h2 = %.2f   p99 rgrpc/h2 = %.2f"
-      % (name, med["rgrpc"] / med["h2"], med["rgrpc"] / med["tonic"], med["tonic"] / med["h2"],
-         p99m["rgrpc"] / max(p99m["h2"], 1e-9)))
+print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   rgrpc/grpc-go = %.2f   tonic/h2 = %.2f   p99 rgrpc/h2 = %.2f"
+      % (name, med["rgrpc"] / med["h2"], med["rgrpc"] / med["tonic"], med["rgrpc"] / med["go"],
+         med["tonic"] / med["h2"], p99m["rgrpc"] / max(p99m["h2"], 1e-9)))
 PY
 done
 fi
