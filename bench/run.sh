@@ -53,6 +53,13 @@ open(f"{sys.argv[1]}/small.bin", "wb").write(frame(b"world"))
 open(f"{sys.argv[1]}/16k.bin", "wb").write(frame(b"x" * 16384))
 PY
 
+# wait_port PORT: until something listens there (at most 5 s).
+wait_port() {
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.1)" 2>/dev/null && return
+    sleep 0.05
+  done
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # run SERVER RUNTIME CONNS STREAMS BODY -> "qps p99_ms"
@@ -65,10 +72,7 @@ run() {
     taskset -c 0 "$bin" "$server" "$port" "$runtime" &
   fi
   pid=$!
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.1)" 2>/dev/null && break
-    sleep 0.05
-  done
+  wait_port "$port"
   local log="$work/$server.log" out
   # A short warm-up, then the measured run.
   taskset -c 1 h2load -c "$conns" -m "$streams" -n 20000 --data="$work/$body" \
@@ -143,10 +147,7 @@ start_server() {
   server_port=$(free_port)
   taskset -c 0 "$bin" "$1" "$server_port" "$(runtime_of "$1")" &
   server_pid=$!
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
-    sleep 0.05
-  done
+  wait_port "$server_port"
 }
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 median() { python3 -c 'import statistics,sys; m = statistics.median(float(x) for x in sys.argv[1:]); print("%.0f" % m if m >= 100 else "%.2f" % m)' "$@"; }
@@ -224,10 +225,7 @@ if want streaming; then
       server_port=$(free_port)
       taskset -c 0 "$sbin" serve "$server" "$server_port" &
       server_pid=$!
-      for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
-        sleep 0.05
-      done
+      wait_port "$server_port"
       for client in rgrpc tonic; do
         read -r rate _ < <(taskset -c 1 "$sbin" drive "$client" "127.0.0.1:$server_port" "$1" "$2" "${STREAM_SECONDS:-2}")
         sq[$server/$client]=$rate
@@ -247,10 +245,7 @@ if want streaming; then
       taskset -c 0 "$sbin" serve rgrpc "$server_port" &
     fi
     server_pid=$!
-    for _ in $(seq 100); do
-      python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
-      sleep 0.05
-    done
+    wait_port "$server_port"
     read -r secs mib < <(taskset -c 1 "$sbin" gib "127.0.0.1:$server_port")
     stop_server
     printf '  %-10s %8s s %8s MiB/s\n' "$server" "$secs" "$mib"
@@ -271,10 +266,7 @@ if want memory; then
       server_port=$(free_port)
       taskset -c 0 "$sbin" serve "$server" "$server_port" &
       server_pid=$!
-      for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1',$server_port),0.1)" 2>/dev/null && break
-        sleep 0.05
-      done
+      wait_port "$server_port"
       read -r c st < <(taskset -c 1 "$(dirname "$bin")/memory" "$server_pid" "127.0.0.1:$server_port" "$n")
       stop_server
       mem[$server/$n]="$c $st"

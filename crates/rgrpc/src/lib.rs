@@ -39,6 +39,27 @@
 
 #![deny(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` for a type with a `message: T` field (the requests and
+/// responses of both roles).
+macro_rules! message_accessors {
+    () => {
+        /// The message.
+        pub fn get_ref(&self) -> &T {
+            &self.message
+        }
+
+        /// The message, mutably.
+        pub fn get_mut(&mut self) -> &mut T {
+            &mut self.message
+        }
+
+        /// Takes the message out.
+        pub fn into_inner(self) -> T {
+            self.message
+        }
+    };
+}
+
 pub mod client;
 mod codec;
 #[doc(hidden)]

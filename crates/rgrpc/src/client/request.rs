@@ -41,20 +41,7 @@ impl<T> Request<T> {
         }
     }
 
-    /// The message.
-    pub fn get_ref(&self) -> &T {
-        &self.message
-    }
-
-    /// The message, mutably.
-    pub fn get_mut(&mut self) -> &mut T {
-        &mut self.message
-    }
-
-    /// Takes the message out.
-    pub fn into_inner(self) -> T {
-        self.message
-    }
+    message_accessors!();
 
     /// The metadata (headers) to send.
     pub fn metadata(&self) -> &MetadataMap {
@@ -181,20 +168,7 @@ impl<T> Response<T> {
         self
     }
 
-    /// The message.
-    pub fn get_ref(&self) -> &T {
-        &self.message
-    }
-
-    /// The message, mutably.
-    pub fn get_mut(&mut self) -> &mut T {
-        &mut self.message
-    }
-
-    /// Takes the message out.
-    pub fn into_inner(self) -> T {
-        self.message
-    }
+    message_accessors!();
 
     /// The header metadata the server sent.
     pub fn metadata(&self) -> &MetadataMap {

@@ -47,20 +47,7 @@ impl<T> Request<T> {
         self
     }
 
-    /// The message.
-    pub fn get_ref(&self) -> &T {
-        &self.message
-    }
-
-    /// The message, mutably.
-    pub fn get_mut(&mut self) -> &mut T {
-        &mut self.message
-    }
-
-    /// Takes the message out.
-    pub fn into_inner(self) -> T {
-        self.message
-    }
+    message_accessors!();
 
     /// The metadata (headers) the client sent.
     pub fn metadata(&self) -> &MetadataMap {
@@ -132,20 +119,7 @@ impl<T> Response<T> {
         self.compress
     }
 
-    /// The message.
-    pub fn get_ref(&self) -> &T {
-        &self.message
-    }
-
-    /// The message, mutably.
-    pub fn get_mut(&mut self) -> &mut T {
-        &mut self.message
-    }
-
-    /// Takes the message out.
-    pub fn into_inner(self) -> T {
-        self.message
-    }
+    message_accessors!();
 
     /// Header metadata, sent before the first message.
     pub fn metadata(&self) -> &MetadataMap {
