@@ -6,13 +6,12 @@ import json
 import os
 import pty
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import GEN, HERE, PROTO_DIR, ROOT, Proc, binary, free_port, wait_for_port
+from conftest import PROTO_DIR, ROOT, Proc, binary, free_port, wait_for_port
 from test_examples import start_rust_server
 
 POINT = '{"latitude": 410123457, "longitude": -732012989}'
@@ -134,20 +133,13 @@ def test_every_target_form_and_a_service_config():
         b.stop()
 
 
-def test_against_a_grpcio_server():
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(GEN), str(HERE)]))
-    p = Proc([sys.executable, str(HERE / "echo_server.py"), "--port", str(port)], env=env)
-    try:
-        wait_for_port(port, p.proc)
-        target = f"http://127.0.0.1:{port}"
-        r = report(target, "test.echo.Echo/Unary", *ECHO, "-d", '{"message": "hi"}', "-n", "300")
-        assert (r["ok"], r["errors"]) == (300, {})
-        r = report(target, "test.echo.Echo/Bidi", *ECHO, "-d", '{"message": "hi"}', "--messages", "4",
-                   "-n", "40", "-c", "4")
-        assert r["ok"] == 40 and r["messages"]["received"] == 160
-    finally:
-        p.stop()
+def test_against_a_grpcio_server(python_echo_server):
+    target = f"http://127.0.0.1:{python_echo_server}"
+    r = report(target, "test.echo.Echo/Unary", *ECHO, "-d", '{"message": "hi"}', "-n", "300")
+    assert (r["ok"], r["errors"]) == (300, {})
+    r = report(target, "test.echo.Echo/Bidi", *ECHO, "-d", '{"message": "hi"}', "--messages", "4",
+               "-n", "40", "-c", "4")
+    assert r["ok"] == 40 and r["messages"]["received"] == 160
 
 
 def test_progress_bar_only_on_a_terminal(route_guide):
