@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Unary server benchmark: rgrpc, tonic, grpc-go and a bare h2 server (the ceiling), one after another in
+# Unary server benchmark: rgrpc, tonic, grpc-go, C++ gRPC and a bare h2 server (the ceiling), one after another in
 # one run, each pinned to core 0, with h2load pinned to core 1. Prints QPS and p99 per scenario
 # and our ratios to the others; then the client scale-out benchmark (src/bin/scale-out.rs).
 # Machines are noisy: read the ratios, not the absolutes.
@@ -68,6 +68,8 @@ run() {
   port=$(free_port)
   if [ "$server" = go ]; then
     taskset -c 0 "$gogreeter" "$port" &
+  elif [ "$server" = cpp ]; then
+    taskset -c 0 "$cppgreeter" "$port" &
   else
     taskset -c 0 "$bin" "$server" "$port" "$runtime" &
   fi
@@ -97,6 +99,21 @@ print("%.2f" % (d[int(len(d) * 0.99)] / 1000))' "$log")
 }
 
 ROUNDS=${ROUNDS:-3}
+# C++ gRPC's Greeter (bench/cpp, on Debian's libgrpc++), the other anchor.
+cppgreeter=$(dirname "$bin")/cpp-greeter
+if [ ! -x "$cppgreeter" ] || [ cpp/greeter.cc -nt "$cppgreeter" ]; then
+  if ! pkg-config --exists grpc++ || ! command -v grpc_cpp_plugin >/dev/null; then
+    echo "installing libgrpc++-dev and protobuf-compiler-grpc (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgrpc++-dev protobuf-compiler-grpc >/dev/null
+  fi
+  gen="$work/cpp"
+  mkdir -p "$gen"
+  protoc -I proto --cpp_out="$gen" --grpc_out="$gen" \
+    --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" proto/helloworld.proto
+  # shellcheck disable=SC2046
+  g++ -O2 -std=c++17 -I"$gen" cpp/greeter.cc "$gen/helloworld.pb.cc" "$gen/helloworld.grpc.pb.cc" \
+    -o "$cppgreeter" $(pkg-config --cflags --libs grpc++ protobuf)
+fi
 # grpc-go's Greeter (bench/go), an anchor of the unary table.
 gogreeter=$(dirname "$bin")/go-greeter
 if [ ! -x "$gogreeter" ] || [ go/main.go -nt "$gogreeter" ] || [ go/go.sum -nt "$gogreeter" ]; then
@@ -114,27 +131,27 @@ for scenario in "4x100 4 100 small.bin h2" "1x100 1 100 small.bin h2" \
   name=$1 conns=$2 streams=$3 body=$4 ceiling=$5
   declare -A qps=() p99=()
   for round in $(seq "$ROUNDS"); do
-    for server in "$ceiling" tonic go rgrpc; do
+    for server in "$ceiling" tonic go cpp rgrpc; do
       key=${server%-echo}
       read -r q p < <(run "$server" "$(runtime_of "$server")" "$conns" "$streams" "$body")
       qps[$key]="${qps[$key]:-} $q"
       p99[$key]="${p99[$key]:-} $p"
     done
   done
-  python3 - "$name" "${qps[h2]}" "${qps[tonic]}" "${qps[go]}" "${qps[rgrpc]}" "${p99[h2]}" "${p99[tonic]}" "${p99[go]}" "${p99[rgrpc]}" <<'PY'
+  python3 - "$name" "${qps[h2]}" "${qps[tonic]}" "${qps[go]}" "${qps[cpp]}" "${qps[rgrpc]}" "${p99[h2]}" "${p99[tonic]}" "${p99[go]}" "${p99[cpp]}" "${p99[rgrpc]}" <<'PY'
 import statistics, sys
 name = sys.argv[1]
-servers = ["h2", "tonic", "go", "rgrpc"]
+servers = ["h2", "tonic", "go", "cpp", "rgrpc"]
 qps = {s: [float(x) for x in sys.argv[2 + i].split()] for i, s in enumerate(servers)}
-p99 = {s: [float(x) for x in sys.argv[6 + i].split()] for i, s in enumerate(servers)}
+p99 = {s: [float(x) for x in sys.argv[7 + i].split()] for i, s in enumerate(servers)}
 med = {s: statistics.median(qps[s]) for s in servers}
 for s in servers:
     rounds = " ".join("%.0f" % q for q in qps[s])
     print("%-16s %-8s %12.0f %9.2f   %s" % (name, s, med[s], statistics.median(p99[s]), rounds))
 p99m = {s: statistics.median(p99[s]) for s in servers}
-print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   rgrpc/grpc-go = %.2f   tonic/h2 = %.2f   p99 rgrpc/h2 = %.2f"
+print("%-16s rgrpc/h2 = %.2f   rgrpc/tonic = %.2f   rgrpc/grpc-go = %.2f   rgrpc/C++ = %.2f   tonic/h2 = %.2f   p99 rgrpc/h2 = %.2f"
       % (name, med["rgrpc"] / med["h2"], med["rgrpc"] / med["tonic"], med["rgrpc"] / med["go"],
-         med["tonic"] / med["h2"], p99m["rgrpc"] / max(p99m["h2"], 1e-9)))
+         med["rgrpc"] / med["cpp"], med["tonic"] / med["h2"], p99m["rgrpc"] / max(p99m["h2"], 1e-9)))
 PY
 done
 fi
