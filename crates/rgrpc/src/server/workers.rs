@@ -178,15 +178,11 @@ mod tests {
             ]
         );
         assert_eq!(workers.loads(), [2, 2, 2]);
+        let loads: Vec<_> = workers.workers.iter().map(|w| w.load.clone()).collect();
         release.send(true).unwrap();
-        for _ in 0..100 {
-            if workers.loads() == [0, 0, 0] {
-                break;
-            }
-            tokio::task::yield_now().await;
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert_eq!(workers.loads(), [0, 0, 0]);
+        // Stopping waits until every worker thread has finished, and with it every connection.
         workers.stop().await;
+        let after: Vec<usize> = loads.iter().map(|l| l.load(Ordering::Relaxed)).collect();
+        assert_eq!(after, [0, 0, 0]);
     }
 }
