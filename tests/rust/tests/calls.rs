@@ -114,6 +114,30 @@ async fn bidi_ping_pong() {
 }
 
 #[tokio::test]
+async fn calls_on_one_connection_run_side_by_side() {
+    // The server runs a connection's calls in the connection's task: one call that waits must not
+    // hold up another on the same connection, nor the connection's own reading and writing.
+    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
+    let outbound =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let mut inbound = client.bidi(outbound).await.unwrap().into_inner();
+    tx.send(req("open")).await.unwrap();
+    assert_eq!(inbound.message().await.unwrap().unwrap().message, "open");
+    // The stream is open and its handler is waiting for the next message; unary calls pass by.
+    for i in 0..10 {
+        let reply = client.unary(req(&format!("u{i}"))).await.unwrap();
+        assert_eq!(reply.get_ref().message, format!("u{i}"));
+    }
+    tx.send(req("still here")).await.unwrap();
+    assert_eq!(inbound.message().await.unwrap().unwrap().message, "still here");
+    drop(tx);
+    assert!(inbound.message().await.unwrap().is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn several_services_on_one_port_and_unimplemented() {
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let channel = rgrpc::Channel::connect(&server.url()).await.unwrap();

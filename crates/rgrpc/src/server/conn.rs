@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::task::Poll;
+
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -96,6 +100,13 @@ async fn serve_connection<IO>(
         config.max_connection_age.is_some(),
         config.idle_timeout.is_some(),
     );
+    // On the server's own workers, a connection's calls run in its task: no spawn per call, and
+    // the responses that one wake makes ready leave in one write when the connection is polled
+    // next (docs/ARCHITECTURE.md has the figures). Each worker is one thread anyway, so spawning
+    // would buy no parallelism. On the caller's runtime (`worker_threads(0)`), calls are tasks
+    // of their own, free to run on any of its threads.
+    let inline = config.workers > 0;
+    let mut calls = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
@@ -134,10 +145,15 @@ async fn serve_connection<IO>(
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
                     #[cfg(not(feature = "tower"))]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone());
-                    shared.tasks.spawn(async move {
+                    let call = async move {
                         task.await;
                         drop(guard);
-                    });
+                    };
+                    if inline {
+                        calls.push(call);
+                    } else {
+                        shared.tasks.spawn(call);
+                    }
                 }
                 Some(Err(err)) => {
                     tracing::debug!(?peer, error = %err, "connection ended with an error");
@@ -145,12 +161,34 @@ async fn serve_connection<IO>(
                 }
                 None => break,
             },
+            () = run_ready(&mut calls), if !calls.is_empty() => {}
         }
     }
+    // Calls still running keep the connection open; both end before the task does.
+    let finish_calls = async { while calls.next().await.is_some() {} };
+    let closed = std::future::poll_fn(|cx| conn.poll_closed(cx));
     tokio::select! {
         () = shared.force.cancelled() => {}
-        _ = std::future::poll_fn(|cx| conn.poll_closed(cx)) => {}
+        _ = async { tokio::join!(finish_calls, closed) } => {}
     }
+}
+
+/// Polls the calls that are ready until none is; ready once at least one finished, so that the
+/// connection is polled again only after every call that could make progress did.
+fn run_ready<F: Future<Output = ()>>(
+    calls: &mut FuturesUnordered<F>,
+) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        let mut finished = false;
+        while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {
+            finished = true;
+        }
+        if finished {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 /// Counts a call as in flight on its connection while it lives.
@@ -205,8 +243,12 @@ async fn handle_call(
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);
-    let context = Context::new(peer, peer_certs, deadline, CancellationToken::new())
-        .with_previous_attempts(previous_attempts);
+    let cancel = CancellationToken::new();
+    // A call dropped before it ends (its connection died under it) is cancelled, so that work the
+    // handler spawned hears of it; one that ends is left as it is.
+    let dropped = cancel.clone().drop_guard();
+    let context =
+        Context::new(peer, peer_certs, deadline, cancel).with_previous_attempts(previous_attempts);
     let started = (!shared.interceptors.is_empty()).then(Instant::now);
     let path = head.uri.path();
     let mut rejected = None;
@@ -237,17 +279,16 @@ async fn handle_call(
                 shared: shared.clone(),
             };
             #[cfg(feature = "tower")]
-            if let Some(layered) = layer {
-                return finish(
-                    &shared,
-                    path,
-                    started,
-                    layered(call, service.clone(), method, path).await,
-                );
-            }
-            service.call(method, call).await
+            let code = match layer {
+                Some(layered) => layered(call, service.clone(), method, path).await,
+                None => service.call(method, call).await,
+            };
+            #[cfg(not(feature = "tower"))]
+            let code = service.call(method, call).await;
+            code
         }
     };
+    dropped.disarm();
     finish(&shared, path, started, code);
 }
 
