@@ -131,7 +131,10 @@ async fn calls_on_one_connection_run_side_by_side() {
         assert_eq!(reply.get_ref().message, format!("u{i}"));
     }
     tx.send(req("still here")).await.unwrap();
-    assert_eq!(inbound.message().await.unwrap().unwrap().message, "still here");
+    assert_eq!(
+        inbound.message().await.unwrap().unwrap().message,
+        "still here"
+    );
     drop(tx);
     assert!(inbound.message().await.unwrap().is_none());
     server.stop().await;

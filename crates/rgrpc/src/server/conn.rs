@@ -15,8 +15,8 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::CancellationToken;
 
+use super::context::Cancel;
 use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
 use crate::metadata::names::{
@@ -107,19 +107,29 @@ async fn serve_connection<IO>(
     // of their own, free to run on any of its threads.
     let inline = config.workers > 0;
     let mut calls = FuturesUnordered::new();
+    // The shutdown signals are waited on by futures made once: one made per turn of the loop
+    // would register with (and leave) their notifiers' lists on every call.
+    let force = shared.force.cancelled();
+    tokio::pin!(force);
+    let drain = async {
+        while draining.changed().await.is_ok() {
+            if *draining.borrow() {
+                return;
+            }
+        }
+    };
+    tokio::pin!(drain);
     loop {
         tokio::select! {
             biased;
-            () = shared.force.cancelled() => return,
+            () = &mut force => return,
             why = &mut alive, if config.keepalive.is_some() => {
                 tracing::debug!(?peer, reason = %why, "closing the connection");
                 return;
             }
-            changed = draining.changed(), if !is_draining => {
-                if changed.is_err() || *draining.borrow() {
-                    conn.graceful_shutdown();
-                    is_draining = true;
-                }
+            () = &mut drain, if !is_draining => {
+                conn.graceful_shutdown();
+                is_draining = true;
             }
             () = &mut aged, if aging && !is_draining => {
                 tracing::debug!(?peer, "connection reached its maximum age; sending GOAWAY");
@@ -168,7 +178,7 @@ async fn serve_connection<IO>(
     let finish_calls = async { while calls.next().await.is_some() {} };
     let closed = std::future::poll_fn(|cx| conn.poll_closed(cx));
     tokio::select! {
-        () = shared.force.cancelled() => {}
+        () = &mut force => {}
         _ = async { tokio::join!(finish_calls, closed) } => {}
     }
 }
@@ -243,10 +253,10 @@ async fn handle_call(
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);
-    let cancel = CancellationToken::new();
+    let cancel = Cancel::default();
     // A call dropped before it ends (its connection died under it) is cancelled, so that work the
     // handler spawned hears of it; one that ends is left as it is.
-    let dropped = cancel.clone().drop_guard();
+    let dropped = cancel.on_drop();
     let context =
         Context::new(peer, peer_certs, deadline, cancel).with_previous_attempts(previous_attempts);
     let started = (!shared.interceptors.is_empty()).then(Instant::now);
