@@ -225,22 +225,26 @@ impl MetadataMap {
         }
     }
 
-    /// Builds a map from received headers, dropping what the protocol owns.
-    pub(crate) fn from_headers(mut headers: HeaderMap) -> MetadataMap {
-        // The two every gRPC request carries go by hash; the rest by one scan of the keys.
-        headers.remove(http::header::CONTENT_TYPE);
-        headers.remove(http::header::TE);
-        if headers.keys().any(|k| is_reserved(k.as_str())) {
-            let keys: Vec<HeaderName> = headers
-                .keys()
-                .filter(|k| is_reserved(k.as_str()))
-                .cloned()
-                .collect();
-            for k in keys {
-                headers.remove(k);
+    /// Builds a map from received headers, dropping what the protocol owns. Every gRPC request
+    /// carries reserved headers (`content-type`, `te`): the entries kept are moved into a new map,
+    /// which costs less than removing the others one by one, and nothing when none is kept.
+    pub(crate) fn from_headers(headers: HeaderMap) -> MetadataMap {
+        let reserved = headers.keys().filter(|k| is_reserved(k.as_str())).count();
+        if reserved == 0 {
+            return MetadataMap { headers };
+        }
+        let mut kept = HeaderMap::with_capacity(headers.keys_len() - reserved);
+        let mut name: Option<HeaderName> = None;
+        for (key, value) in headers {
+            // HeaderMap yields the name with the first value of each run only.
+            if let Some(key) = key {
+                name = (!is_reserved(key.as_str())).then_some(key);
+            }
+            if let Some(name) = &name {
+                kept.append(name.clone(), value);
             }
         }
-        MetadataMap { headers }
+        MetadataMap { headers: kept }
     }
 
     /// Appends every entry to an outgoing header block.

@@ -19,9 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::context::Cancel;
 use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
-use crate::metadata::names::{
-    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_PREVIOUS_RPC_ATTEMPTS, GRPC_TIMEOUT,
-};
+use crate::metadata::names::GRPC_ACCEPT_ENCODING;
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
 
@@ -237,7 +235,23 @@ async fn handle_call(
         Ok(route) => route,
         Err(status) => return respond_status(&mut respond, &status),
     };
-    let deadline = match head.headers.get(GRPC_TIMEOUT) {
+    // The gRPC headers the call needs, in one pass over the block (the first of repeats counts).
+    let (mut timeout, mut encoding, mut accept_encoding, mut previous_attempts) =
+        (None, None, None, None);
+    for (name, value) in &head.headers {
+        match name.as_str() {
+            "grpc-timeout" if timeout.is_none() => timeout = Some(value),
+            "grpc-encoding" if encoding.is_none() => encoding = Some(value.as_bytes()),
+            "grpc-accept-encoding" if accept_encoding.is_none() => {
+                accept_encoding = Some(value.clone());
+            }
+            "grpc-previous-rpc-attempts" if previous_attempts.is_none() => {
+                previous_attempts = Some(value);
+            }
+            _ => {}
+        }
+    }
+    let deadline = match timeout {
         None => None,
         Some(raw) => match parse_timeout(raw.as_bytes()) {
             // A timeout too far away to represent is no deadline at all.
@@ -245,11 +259,8 @@ async fn handle_call(
             Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
         },
     };
-    let encoding = RecvEncoding::from_header(head.headers.get(GRPC_ENCODING).map(|v| v.as_bytes()));
-    let accept_encoding = head.headers.get(GRPC_ACCEPT_ENCODING).cloned();
-    let previous_attempts = head
-        .headers
-        .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
+    let encoding = RecvEncoding::from_header(encoding);
+    let previous_attempts = previous_attempts
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);
