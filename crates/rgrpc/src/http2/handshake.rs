@@ -9,6 +9,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::error::{Error, Kind};
 use crate::server::ServerConfig;
 
+/// Calls a client connection's driver lets finish per round of reading (see
+/// [`crate::http2::batch::ReadGate`]). Measured with 100 unary calls in flight on one connection
+/// against the bare h2 server: 8, 16 and 32 all about double the calls per second of reading
+/// everything at once; 16 had the lowest p99.
+const ROUND: usize = 16;
+
 /// What a client announces and assumes on a new connection.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientSettings {
@@ -56,7 +62,7 @@ where
         .initial_window_size(settings.stream_window)
         .initial_connection_window_size(settings.connection_window)
         .max_header_list_size(settings.max_header_list_size)
-        .handshake::<_, Bytes>(io)
+        .handshake::<_, Bytes>(crate::http2::batch::ReadGate::new(io, ROUND))
         .await
         .map_err(|e| {
             Error::new(
