@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) scheme: Scheme,
     pub(crate) authority: Authority,
     pub(crate) target: Target,
+    /// `config.user_agent` as a header value, made once: every call sends it.
+    pub(crate) user_agent: Option<http::HeaderValue>,
     picker: ArcSwap<Published>,
     changed: Notify,
     applied: ArcSwap<Applied>,
@@ -107,6 +109,7 @@ impl Shared {
     ) -> Shared {
         let applied = Applied::from_config(start.default_config.clone().unwrap_or_default(), None);
         Shared {
+            user_agent: http::HeaderValue::from_str(&config.user_agent).ok(),
             replay: Arc::new(ReplayBudget::new(config.channel_buffer)),
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),

@@ -156,7 +156,9 @@ fn request_head(
             )));
         }
         // format_timeout yields ASCII digits and a unit letter.
-        if let Ok(v) = HeaderValue::from_str(&format_timeout(left.max(Duration::from_nanos(1)))) {
+        let timeout = format_timeout(left.max(Duration::from_nanos(1)));
+        // The formatted text becomes the value's bytes without a copy.
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(timeout)) {
             headers.insert(GRPC_TIMEOUT, v);
         }
     }
@@ -164,14 +166,16 @@ fn request_head(
         headers.insert(GRPC_PREVIOUS_RPC_ATTEMPTS, HeaderValue::from(previous));
     }
     head.metadata.write_to(headers);
-    let agent = match headers
+    // The caller's own user agent goes first, ours after it.
+    let caller = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-    {
-        Some(user) => format!("{user} {}", shared.config.user_agent),
-        None => shared.config.user_agent.clone(),
+        .map(|user| format!("{user} {}", shared.config.user_agent));
+    let agent = match caller {
+        Some(agent) => HeaderValue::from_maybe_shared(bytes::Bytes::from(agent)).ok(),
+        None => shared.user_agent.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&agent) {
+    if let Some(v) = agent {
         headers.insert(header::USER_AGENT, v);
     }
     Ok(request)
