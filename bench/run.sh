@@ -304,3 +304,22 @@ if want scale-out; then
   echo "client scale-out (round_robin against a direct connection; hedging's p99):"
   "$(dirname "$bin")/scale-out" "${SCALE_OUT_SECONDS:-3}"
 fi
+
+if want churn; then
+  echo
+  echo "connection churn: 8 loops on core 1 each connecting, making one call and closing, ${CHURN_SECONDS:-2} s;"
+  echo "our server on core 0 with its worker (sockets handed over) and with RGRPC_WORKERS=0 (served where accepted)"
+  for workers in default 0; do
+    server_port=$(free_port)
+    if [ "$workers" = default ]; then
+      taskset -c 0 "$bin" rgrpc "$server_port" multi &
+    else
+      RGRPC_WORKERS=0 taskset -c 0 "$bin" rgrpc "$server_port" multi &
+    fi
+    server_pid=$!
+    wait_port "$server_port"
+    rate=$(taskset -c 1 "$(dirname "$bin")/churn" "127.0.0.1:$server_port" 8 "${CHURN_SECONDS:-2}")
+    stop_server
+    printf '  workers %-8s %8s connections/s\n' "$workers" "$rate"
+  done
+fi
