@@ -380,3 +380,49 @@ async fn response_headers_are_grpc() {
     assert!(answer.body.is_empty() && answer.trailers.is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_reset_streams_does_not_stop_the_server() {
+    // Streams opened and reset at once, as fast as the client can: the server runs a
+    // connection's calls in the connection's task, and must keep running them (and serving
+    // others) while new streams keep arriving.
+    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let flood = Raw::connect(&server).await;
+    let uri = format!("http://{}/test.echo.Echo/WaitForCancel", flood.authority);
+    let mut opened = 0;
+    for _ in 0..2000 {
+        let Ok(mut send) = flood.send.clone().ready().await else {
+            break; // the server told this connection to go away: also a fine answer
+        };
+        let mut request = Request::builder().method(Method::POST).uri(&uri);
+        for (k, v) in GRPC {
+            request = request.header(k, v);
+        }
+        let Ok((_response, mut body)) = send.send_request(request.body(()).unwrap(), false) else {
+            break;
+        };
+        body.send_reset(h2::Reason::CANCEL);
+        opened += 1;
+    }
+    assert!(opened > 0);
+    // h2 itself answers a flood like this with GOAWAY (ENHANCE_YOUR_CALM) once the resets pile
+    // up; what matters here is that everyone else is still served.
+    // Another connection is served at once.
+    let mut other = Raw::connect(&server).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        other.call(
+            Method::POST,
+            "/test.echo.Echo/Unary",
+            &GRPC,
+            vec![frame(&echo("hi"))],
+            true,
+        ),
+    )
+    .await
+    .expect("a second connection is served during the flood");
+    assert_eq!(answer.grpc_status(), Some("0"));
+    let reply = EchoResponse::decode(&answer.body[5..]).unwrap();
+    assert_eq!(reply.message, "hi");
+    server.stop().await;
+}

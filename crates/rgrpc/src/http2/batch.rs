@@ -12,6 +12,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
@@ -21,13 +23,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub(crate) struct Batched<F> {
     inner: F,
     deferred: bool,
+    /// Set by the connection's [`ReadGate`] when it yielded: that wake-up is a deferral already.
+    yielded: Arc<AtomicBool>,
 }
 
 impl<F> Batched<F> {
-    pub(crate) fn new(inner: F) -> Batched<F> {
+    pub(crate) fn new(inner: F, yielded: Arc<AtomicBool>) -> Batched<F> {
         Batched {
             inner,
             deferred: false,
+            yielded,
         }
     }
 }
@@ -36,7 +41,7 @@ impl<F: Future + Unpin> Future for Batched<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        if !self.deferred {
+        if !self.deferred && !self.yielded.swap(false, Ordering::Relaxed) {
             self.deferred = true;
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -64,16 +69,20 @@ pub(crate) struct ReadGate<IO> {
     scan: FrameScan,
     /// The round is over: the next read yields to the calls it woke.
     exhausted: bool,
+    /// Set when the gate yielded: the driver, queued behind the calls already, need not defer
+    /// itself again (see [`Batched`]).
+    yielded: Arc<AtomicBool>,
 }
 
 impl<IO> ReadGate<IO> {
-    pub(crate) fn new(io: IO, budget: usize) -> ReadGate<IO> {
+    pub(crate) fn new(io: IO, budget: usize, yielded: Arc<AtomicBool>) -> ReadGate<IO> {
         ReadGate {
             io,
             budget,
             leftover: BytesMut::new(),
             scan: FrameScan::default(),
             exhausted: false,
+            yielded,
         }
     }
 }
@@ -135,6 +144,16 @@ impl FrameScan {
     }
 }
 
+impl<IO> ReadGate<IO> {
+    /// The round's last stream is in. With more bytes already read, the driver yields before
+    /// taking them; when the round ended with the bytes at hand, the next read starts a new
+    /// round without a detour through the scheduler.
+    fn end_round(&mut self) {
+        self.scan.ended = 0;
+        self.exhausted = !self.leftover.is_empty();
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for ReadGate<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -144,7 +163,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ReadGate<IO> {
         let this = &mut *self;
         if this.exhausted {
             this.exhausted = false;
-            this.scan.ended = 0;
+            this.yielded.store(true, Ordering::Relaxed);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -154,7 +173,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ReadGate<IO> {
             let take = cut.unwrap_or(n);
             buf.put_slice(&this.leftover[..take]);
             this.leftover.advance(take);
-            this.exhausted = cut.is_some();
+            if cut.is_some() {
+                this.end_round();
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -171,7 +192,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ReadGate<IO> {
         if let Some(cut) = this.scan.feed(got, this.budget) {
             this.leftover.extend_from_slice(&got[cut..]);
             buf.set_filled(before + cut);
-            this.exhausted = true;
+            this.end_round();
         }
         Poll::Ready(Ok(()))
     }
@@ -236,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn rounds_end_after_the_budgeted_stream_ends_and_no_byte_is_lost() {
         let input: Vec<u8> = (0..40).flat_map(|_| response()).collect();
-        let mut gate = ReadGate::new(&input[..], 16);
+        let mut gate = ReadGate::new(&input[..], 16, Arc::default());
         let mut buf = vec![0u8; 64 * 1024];
         let per = response().len();
         let mut sizes = Vec::new();
@@ -256,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn frame_headers_split_across_reads_are_followed() {
         let input: Vec<u8> = (0..4).flat_map(|_| response()).collect();
-        let mut gate = ReadGate::new(&input[..], 2);
+        let mut gate = ReadGate::new(&input[..], 2, Arc::default());
         // Reads of 5 bytes cut frame headers in two; rounds still end where the second
         // response's trailers end.
         let mut buf = [0u8; 5];
@@ -274,13 +295,14 @@ mod tests {
         }
         assert_eq!(out, input);
         let per = response().len();
-        assert_eq!(round_ends, [2 * per, 4 * per]);
+        // The second round ends with the input: nothing is left to hold back, so no yield.
+        assert_eq!(round_ends, [2 * per]);
     }
 
     #[tokio::test]
     async fn streamed_messages_pass_without_rounds() {
         let input: Vec<u8> = (0..64).flat_map(|_| frame(0, 0, 1000)).collect();
-        let mut gate = ReadGate::new(&input[..], 1);
+        let mut gate = ReadGate::new(&input[..], 1, Arc::default());
         let mut buf = vec![0u8; 1 << 20];
         let n = gate.read(&mut buf).await.unwrap();
         assert_eq!(n, input.len());

@@ -54,6 +54,7 @@ pub(crate) async fn client<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let yielded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (send, mut h2_conn) = h2::client::Builder::new()
         .enable_push(false)
         // Until the server's SETTINGS arrive, assume the common floor of 100 streams rather
@@ -62,7 +63,11 @@ where
         .initial_window_size(settings.stream_window)
         .initial_connection_window_size(settings.connection_window)
         .max_header_list_size(settings.max_header_list_size)
-        .handshake::<_, Bytes>(crate::http2::batch::ReadGate::new(io, ROUND))
+        .handshake::<_, Bytes>(crate::http2::batch::ReadGate::new(
+            io,
+            ROUND,
+            yielded.clone(),
+        ))
         .await
         .map_err(|e| {
             Error::new(
@@ -73,7 +78,7 @@ where
         })?;
     let (mut ended_tx, ended) = tokio::sync::oneshot::channel();
     let keepalive = settings.keepalive.zip(h2_conn.ping_pong());
-    let mut conn = crate::http2::batch::Batched::new(h2_conn);
+    let mut conn = crate::http2::batch::Batched::new(h2_conn, yielded);
     tokio::spawn(async move {
         let alive = async {
             match keepalive {

@@ -105,6 +105,7 @@ async fn serve_connection<IO>(
     // of their own, free to run on any of its threads.
     let inline = config.workers > 0;
     let mut calls = FuturesUnordered::new();
+    let mut accepted_in_row = 0;
     // The shutdown signals are waited on by futures made once: one made per turn of the loop
     // would register with (and leave) their notifiers' lists on every call.
     let force = shared.force.cancelled();
@@ -159,6 +160,13 @@ async fn serve_connection<IO>(
                     };
                     if inline {
                         calls.push(call);
+                        // A peer that keeps opening streams (and resetting them) must not keep
+                        // the calls already accepted from running.
+                        accepted_in_row += 1;
+                        if accepted_in_row == ACCEPTS_BEFORE_RUNNING {
+                            accepted_in_row = 0;
+                            poll_ready_calls(&mut calls).await;
+                        }
                     } else {
                         shared.tasks.spawn(call);
                     }
@@ -169,7 +177,7 @@ async fn serve_connection<IO>(
                 }
                 None => break,
             },
-            () = run_ready(&mut calls), if !calls.is_empty() => {}
+            () = run_ready(&mut calls), if !calls.is_empty() => accepted_in_row = 0,
         }
     }
     // Calls still running keep the connection open; both end before the task does.
@@ -179,6 +187,19 @@ async fn serve_connection<IO>(
         () = &mut force => {}
         _ = async { tokio::join!(finish_calls, closed) } => {}
     }
+}
+
+/// Streams accepted one after another before the calls accepted so far are polled.
+const ACCEPTS_BEFORE_RUNNING: usize = 128;
+
+/// Polls every call that is ready, once.
+fn poll_ready_calls<F: Future<Output = ()>>(
+    calls: &mut FuturesUnordered<F>,
+) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {}
+        Poll::Ready(())
+    })
 }
 
 /// Polls the calls that are ready until none is; ready once at least one finished, so that the
