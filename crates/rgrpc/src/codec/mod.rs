@@ -90,6 +90,19 @@ pub(crate) fn encode<M: Message>(
     limit: usize,
     encoding: Encoding,
 ) -> Result<Bytes, Status> {
+    if encoding == Encoding::Identity {
+        // A frame on its own: a vector of exactly its size becomes `Bytes` without a second
+        // allocation, where a frame split off the writer's buffer would share it through one.
+        let len = message.encoded_len();
+        if len > limit || len > u32::MAX as usize {
+            return Err(too_large(len as u64, limit));
+        }
+        let mut out = Vec::with_capacity(crate::framing::HEADER_LEN + len);
+        out.push(0);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        message.encode_raw(&mut out);
+        return Ok(Bytes::from(out));
+    }
     encode_mut(writer, message, limit, encoding).map(BytesMut::freeze)
 }
 
