@@ -16,7 +16,7 @@ use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::context::{Cancel, CancelOnDrop};
+use super::context::Cancel;
 use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
 use crate::metadata::names::GRPC_ACCEPT_ENCODING;
@@ -236,62 +236,25 @@ impl Drop for ActiveCall {
     }
 }
 
-/// A call whose head was checked and routed: its handler's future, and what its end reports.
-struct Prepared {
-    future: super::BoxFuture<crate::Code>,
-    shared: Arc<Shared>,
-    uri: http::Uri,
-    started: Option<Instant>,
-    dropped: CancelOnDrop,
-}
-
-/// Checks a request's head, routes it, and runs the call. The work before the handler is done
-/// before the first poll, so that the future kept per call in flight holds only what the
-/// handler's end needs (608 bytes instead of 1,792 for one that awaits after all of it).
-fn handle_call(
-    request: http::Request<RecvStream>,
-    respond: SendResponse<Bytes>,
-    shared: Arc<Shared>,
-    peer: Option<SocketAddr>,
-    peer_certs: Option<Arc<[Vec<u8>]>>,
-    #[cfg(feature = "tower")] layer: Option<super::tower_glue::CallLayer>,
-) -> impl Future<Output = ()> + Send {
-    #[cfg(feature = "tower")]
-    let prepared = prepare(request, respond, shared, peer, peer_certs, layer);
-    #[cfg(not(feature = "tower"))]
-    let prepared = prepare(request, respond, shared, peer, peer_certs);
-    async move {
-        let Some(call) = prepared else { return };
-        let code = call.future.await;
-        call.dropped.disarm();
-        finish(&call.shared, call.uri.path(), call.started, code);
-    }
-}
-
-/// [`handle_call`] up to the handler; `None` when the call was answered already.
-fn prepare(
+/// Checks a request's head, routes it, and runs the call.
+async fn handle_call(
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     shared: Arc<Shared>,
     peer: Option<SocketAddr>,
     peer_certs: Option<Arc<[Vec<u8>]>>,
     #[cfg(feature = "tower")] layer: Option<super::tower_glue::CallLayer>,
-) -> Option<Prepared> {
+) {
     let (head, body) = request.into_parts();
     if head.method != Method::POST {
-        respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
-        return None;
+        return respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
     }
     if !is_grpc_content_type(head.headers.get(header::CONTENT_TYPE)) {
-        respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        return None;
+        return respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
     let (service, method) = match shared.router.route(head.uri.path()) {
         Ok(route) => route,
-        Err(status) => {
-            respond_status(&mut respond, &status);
-            return None;
-        }
+        Err(status) => return respond_status(&mut respond, &status),
     };
     // The gRPC headers the call needs, in one pass over the block (the first of repeats counts).
     let (mut timeout, mut encoding, mut accept_encoding, mut previous_attempts) =
@@ -314,10 +277,7 @@ fn prepare(
         Some(raw) => match parse_timeout(raw.as_bytes()) {
             // A timeout too far away to represent is no deadline at all.
             Ok(timeout) => Instant::now().checked_add(timeout),
-            Err(err) => {
-                respond_status(&mut respond, &Status::internal(err.to_string()));
-                return None;
-            }
+            Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
         },
     };
     let encoding = RecvEncoding::from_header(encoding);
@@ -345,11 +305,10 @@ fn prepare(
             break;
         }
     }
-    let future = match rejected {
+    let code = match rejected {
         Some(status) => {
             respond_status(&mut respond, &status);
-            let code = status.code();
-            Box::pin(std::future::ready(code)) as super::BoxFuture<crate::Code>
+            status.code()
         }
         None => {
             let call = ServerCall {
@@ -362,22 +321,17 @@ fn prepare(
                 shared: shared.clone(),
             };
             #[cfg(feature = "tower")]
-            let future = match layer {
-                Some(layered) => layered(call, service.clone(), method, path),
-                None => service.call(method, call),
+            let code = match layer {
+                Some(layered) => layered(call, service.clone(), method, path).await,
+                None => service.call(method, call).await,
             };
             #[cfg(not(feature = "tower"))]
-            let future = service.call(method, call);
-            future
+            let code = service.call(method, call).await;
+            code
         }
     };
-    Some(Prepared {
-        future,
-        shared,
-        uri: head.uri,
-        started,
-        dropped,
-    })
+    dropped.disarm();
+    finish(&shared, path, started, code);
 }
 
 /// Tells interceptors how a call ended.
