@@ -104,7 +104,9 @@ async fn serve_connection<IO>(
     // would buy no parallelism. On the caller's runtime (`worker_threads(0)`), calls are tasks
     // of their own, free to run on any of its threads.
     let inline = config.workers > 0;
-    let mut calls = FuturesUnordered::new();
+    // Made when a call arrives and dropped when the last one ends: an empty set still holds a
+    // node as large as a call's future, and idle connections should not.
+    let mut calls = None;
     let mut accepted_in_row = 0;
     // The shutdown signals are waited on by futures made once: one made per turn of the loop
     // would register with (and leave) their notifiers' lists on every call.
@@ -159,13 +161,14 @@ async fn serve_connection<IO>(
                         drop(guard);
                     };
                     if inline {
+                        let calls = calls.get_or_insert_with(FuturesUnordered::new);
                         calls.push(call);
                         // A peer that keeps opening streams (and resetting them) must not keep
                         // the calls already accepted from running.
                         accepted_in_row += 1;
                         if accepted_in_row == ACCEPTS_BEFORE_RUNNING {
                             accepted_in_row = 0;
-                            poll_ready_calls(&mut calls).await;
+                            poll_ready_calls(calls).await;
                         }
                     } else {
                         shared.tasks.spawn(call);
@@ -177,11 +180,20 @@ async fn serve_connection<IO>(
                 }
                 None => break,
             },
-            () = run_ready(&mut calls), if !calls.is_empty() => accepted_in_row = 0,
+            () = run_ready(&mut calls), if calls.is_some() => {
+                accepted_in_row = 0;
+                if calls.as_ref().is_some_and(FuturesUnordered::is_empty) {
+                    calls = None;
+                }
+            }
         }
     }
     // Calls still running keep the connection open; both end before the task does.
-    let finish_calls = async { while calls.next().await.is_some() {} };
+    let finish_calls = async {
+        if let Some(calls) = &mut calls {
+            while calls.next().await.is_some() {}
+        }
+    };
     let closed = std::future::poll_fn(|cx| conn.poll_closed(cx));
     tokio::select! {
         () = &mut force => {}
@@ -205,9 +217,12 @@ fn poll_ready_calls<F: Future<Output = ()>>(
 /// Polls the calls that are ready until none is; ready once at least one finished, so that the
 /// connection is polled again only after every call that could make progress did.
 fn run_ready<F: Future<Output = ()>>(
-    calls: &mut FuturesUnordered<F>,
+    calls: &mut Option<FuturesUnordered<F>>,
 ) -> impl Future<Output = ()> + '_ {
     std::future::poll_fn(move |cx| {
+        let Some(calls) = calls.as_mut() else {
+            return Poll::Pending;
+        };
         let mut finished = false;
         while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {
             finished = true;
