@@ -94,14 +94,24 @@ async fn client_streaming_joins_messages() {
     server.stop().await;
 }
 
+/// A bidi call whose requests are sent through a channel: the sender and the replies.
+async fn bidi_channel(
+    client: &EchoClient,
+) -> (
+    tokio::sync::mpsc::Sender<EchoRequest>,
+    rgrpc::Streaming<rgrpc_tests::echo::EchoResponse>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
+    let outbound =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    (tx, client.bidi(outbound).await.unwrap().into_inner())
+}
+
 #[tokio::test]
 async fn bidi_ping_pong() {
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
-    let outbound =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
-    let mut inbound = client.bidi(outbound).await.unwrap().into_inner();
+    let (tx, mut inbound) = bidi_channel(&client).await;
     for i in 0..20u32 {
         tx.send(req(&format!("ping {i}"))).await.unwrap();
         let pong = inbound.message().await.unwrap().unwrap();
@@ -119,10 +129,7 @@ async fn calls_on_one_connection_run_side_by_side() {
     // hold up another on the same connection, nor the connection's own reading and writing.
     let server = TestServer::start(echo_server(EchoService::default())).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
-    let outbound =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
-    let mut inbound = client.bidi(outbound).await.unwrap().into_inner();
+    let (tx, mut inbound) = bidi_channel(&client).await;
     tx.send(req("open")).await.unwrap();
     assert_eq!(inbound.message().await.unwrap().unwrap().message, "open");
     // The stream is open and its handler is waiting for the next message; unary calls pass by.
