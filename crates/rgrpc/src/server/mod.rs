@@ -253,9 +253,10 @@ impl Builder {
     /// run on). The runtime that calls `serve` only accepts. This is what makes a server under
     /// `#[tokio::main]` as fast as one tuned by hand: no call wakes a task on another thread.
     ///
-    /// Handlers run on these threads, so they must not call `tokio::task::block_in_place`
-    /// (which needs the multi-thread runtime; `spawn_blocking` works). `0` runs connections as
-    /// tasks on the caller's runtime instead, for programs that lay out their own threads.
+    /// Handlers run on these threads, polled by their connection's task, so they must not call
+    /// `tokio::task::block_in_place` (which needs the multi-thread runtime) and should hand long
+    /// computation to `spawn_blocking`. `0` runs connections, and each call, as tasks on the
+    /// caller's runtime instead, for programs that lay out their own threads.
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.config.workers = n;
         self
