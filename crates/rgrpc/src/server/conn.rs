@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -84,20 +85,16 @@ async fn serve_connection<IO>(
         }
     };
     tokio::pin!(alive);
-    let far = Duration::from_secs(365 * 24 * 3600);
-    let aged = tokio::time::sleep(config.max_connection_age.unwrap_or(far));
-    tokio::pin!(aged);
+    // Timers exist only when configured: an unused one would take room in every connection's
+    // task, and each poll of a sleep spends coop budget on the connection's hot loop.
+    let mut aged = config
+        .max_connection_age
+        .map(|age| Box::pin(tokio::time::sleep(age)));
+    let mut idle_check = config
+        .idle_timeout
+        .map(|idle| (idle, Box::pin(tokio::time::sleep(idle))));
     // Calls in flight on this connection, for the idle timeout.
     let active = Arc::new(AtomicUsize::new(0));
-    let idle = config.idle_timeout.unwrap_or(far);
-    let idle_check = tokio::time::sleep(idle);
-    tokio::pin!(idle_check);
-    // Timers that are not configured are never polled: each poll of a sleep spends coop budget
-    // on the connection's hot loop.
-    let (aging, idling) = (
-        config.max_connection_age.is_some(),
-        config.idle_timeout.is_some(),
-    );
     // On the server's own workers, a connection's calls run in its task: no spawn per call, and
     // the responses that one wake makes ready leave in one write when the connection is polled
     // next (docs/ARCHITECTURE.md has the figures). Each worker is one thread anyway, so spawning
@@ -132,25 +129,25 @@ async fn serve_connection<IO>(
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = &mut aged, if aging && !is_draining => {
+            () = fire(aged.as_mut()), if aged.is_some() && !is_draining => {
                 tracing::debug!(?peer, "connection reached its maximum age; sending GOAWAY");
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = &mut idle_check, if idling && !is_draining => {
+            () = fire(idle_check.as_mut().map(|(_, sleep)| sleep)), if idle_check.is_some() && !is_draining => {
                 if active.load(Ordering::Acquire) == 0 {
                     tracing::debug!(?peer, "connection idle; sending GOAWAY");
                     conn.graceful_shutdown();
                     is_draining = true;
-                } else {
-                    idle_check.as_mut().reset(tokio::time::Instant::now() + idle);
+                } else if let Some((idle, sleep)) = idle_check.as_mut() {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
                 }
             }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
                     let guard = config.idle_timeout.is_some().then(|| ActiveCall::new(&active));
-                    if config.idle_timeout.is_some() {
-                        idle_check.as_mut().reset(tokio::time::Instant::now() + idle);
+                    if let Some((idle, sleep)) = idle_check.as_mut() {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
                     }
                     #[cfg(feature = "tower")]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
@@ -198,6 +195,14 @@ async fn serve_connection<IO>(
     tokio::select! {
         () = &mut force => {}
         _ = async { tokio::join!(finish_calls, closed) } => {}
+    }
+}
+
+/// A configured timer's expiry; never, for one that is not configured.
+async fn fire(sleep: Option<&mut Pin<Box<tokio::time::Sleep>>>) {
+    match sleep {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
