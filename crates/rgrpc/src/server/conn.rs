@@ -90,11 +90,11 @@ async fn serve_connection<IO>(
     let mut aged = config
         .max_connection_age
         .map(|age| Box::pin(tokio::time::sleep(age)));
-    let mut idle_check = config
-        .idle_timeout
-        .map(|idle| (idle, Box::pin(tokio::time::sleep(idle))));
-    // Calls in flight on this connection, for the idle timeout.
-    let active = Arc::new(AtomicUsize::new(0));
+    // With the idle timeout: the timeout, its timer, and the calls in flight on this connection.
+    let mut idle_check = config.idle_timeout.map(|idle| {
+        let active = Arc::new(AtomicUsize::new(0));
+        (idle, Box::pin(tokio::time::sleep(idle)), active)
+    });
     // On the server's own workers, a connection's calls run in its task: no spawn per call, and
     // the responses that one wake makes ready leave in one write when the connection is polled
     // next (docs/ARCHITECTURE.md has the figures). Each worker is one thread anyway, so spawning
@@ -134,21 +134,23 @@ async fn serve_connection<IO>(
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = fire(idle_check.as_mut().map(|(_, sleep)| sleep)), if idle_check.is_some() && !is_draining => {
-                if active.load(Ordering::Acquire) == 0 {
-                    tracing::debug!(?peer, "connection idle; sending GOAWAY");
-                    conn.graceful_shutdown();
-                    is_draining = true;
-                } else if let Some((idle, sleep)) = idle_check.as_mut() {
-                    sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
+            () = fire(idle_check.as_mut().map(|(_, sleep, _)| sleep)), if idle_check.is_some() && !is_draining => {
+                if let Some((idle, sleep, active)) = idle_check.as_mut() {
+                    if active.load(Ordering::Acquire) == 0 {
+                        tracing::debug!(?peer, "connection idle; sending GOAWAY");
+                        conn.graceful_shutdown();
+                        is_draining = true;
+                    } else {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
+                    }
                 }
             }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    let guard = config.idle_timeout.is_some().then(|| ActiveCall::new(&active));
-                    if let Some((idle, sleep)) = idle_check.as_mut() {
+                    let guard = idle_check.as_mut().map(|(idle, sleep, active)| {
                         sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
-                    }
+                        ActiveCall::new(active)
+                    });
                     #[cfg(feature = "tower")]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
                     #[cfg(not(feature = "tower"))]
@@ -209,30 +211,35 @@ async fn fire(sleep: Option<&mut Pin<Box<tokio::time::Sleep>>>) {
 /// Streams accepted one after another before the calls accepted so far are polled.
 const ACCEPTS_BEFORE_RUNNING: usize = 128;
 
+/// Polls the calls until none is ready; true if any finished.
+fn poll_calls<F: Future<Output = ()>>(
+    calls: &mut FuturesUnordered<F>,
+    cx: &mut std::task::Context<'_>,
+) -> bool {
+    let mut finished = false;
+    while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {
+        finished = true;
+    }
+    finished
+}
+
 /// Polls every call that is ready, once.
 fn poll_ready_calls<F: Future<Output = ()>>(
     calls: &mut FuturesUnordered<F>,
 ) -> impl Future<Output = ()> + '_ {
     std::future::poll_fn(move |cx| {
-        while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {}
+        poll_calls(calls, cx);
         Poll::Ready(())
     })
 }
 
-/// Polls the calls that are ready until none is; ready once at least one finished, so that the
-/// connection is polled again only after every call that could make progress did.
+/// Ready once a call finished, so that the connection is polled again only after every call
+/// that could make progress did.
 fn run_ready<F: Future<Output = ()>>(
     calls: &mut Option<FuturesUnordered<F>>,
 ) -> impl Future<Output = ()> + '_ {
     std::future::poll_fn(move |cx| {
-        let Some(calls) = calls.as_mut() else {
-            return Poll::Pending;
-        };
-        let mut finished = false;
-        while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {
-            finished = true;
-        }
-        if finished {
+        if calls.as_mut().is_some_and(|calls| poll_calls(calls, cx)) {
             Poll::Ready(())
         } else {
             Poll::Pending
