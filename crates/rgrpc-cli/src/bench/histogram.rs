@@ -61,6 +61,15 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
+    /// Forgets every value, keeping the buckets' memory.
+    pub(crate) fn clear(&mut self) {
+        self.counts.fill(0);
+        self.count = 0;
+        self.sum = 0;
+        self.min = u64::MAX;
+        self.max = 0;
+    }
+
     /// Adds `other`'s values (histograms of the same precision).
     pub(crate) fn merge(&mut self, other: &Histogram) {
         debug_assert_eq!(self.sub_bits, other.sub_bits);

@@ -176,6 +176,12 @@ impl Slot {
         }
     }
 
+    fn clear(&mut self) {
+        self.calls = 0;
+        self.errors = 0;
+        self.latency.clear();
+    }
+
     fn merge(&mut self, other: &Slot) {
         self.calls += other.calls;
         self.errors += other.errors;
@@ -327,10 +333,35 @@ async fn one_call(channel: &Channel, plan: &Plan) -> Result<(u64, u64), Status> 
     }
 }
 
-async fn worker(channel: Channel, plan: Arc<Plan>, phase: Arc<Phase>) -> Tally {
-    let mut tally = Tally::new();
-    let mut slot = Slot::new();
-    let mut slot_number = 0;
+/// What a group of workers records: the tally and the time slot being filled. Workers share a
+/// shard (a few per core) rather than each keeping its own, so that the histograms stay few and
+/// warm in the cache however many calls are in flight.
+struct Shard {
+    tally: Tally,
+    slot: Slot,
+    slot_number: u64,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            tally: Tally::new(),
+            slot: Slot::new(),
+            slot_number: 0,
+        }
+    }
+
+    /// Hands the slot being filled to the timeline and starts slot `next` empty.
+    fn flush(&mut self, timeline: &Mutex<Timeline>, next: u64) {
+        if self.slot.calls > 0 {
+            lock(timeline).add(self.slot_number, &self.slot);
+            self.slot.clear();
+        }
+        self.slot_number = next;
+    }
+}
+
+async fn worker(channel: Channel, plan: Arc<Plan>, phase: Arc<Phase>, shard: Arc<Mutex<Shard>>) {
     while let Some(due) = phase.take() {
         if phase.rps.is_some() {
             tokio::time::sleep_until(due).await;
@@ -340,38 +371,36 @@ async fn worker(channel: Channel, plan: Arc<Plan>, phase: Arc<Phase>) -> Tally {
         let latency = now.saturating_duration_since(due).as_nanos() as u64;
         let number =
             (now.saturating_duration_since(phase.start).as_nanos() / SLOT.as_nanos()) as u64;
-        if number != slot_number && slot.calls > 0 {
-            lock(&phase.timeline).add(slot_number, &slot);
-            slot = Slot::new();
+        let mut guard = lock(&shard);
+        let shard = &mut *guard;
+        if number != shard.slot_number {
+            shard.flush(&phase.timeline, number);
         }
-        slot_number = number;
-        slot.calls += 1;
+        shard.slot.calls += 1;
+        let tally = &mut shard.tally;
         match result {
             Ok((sent, received)) => {
                 tally.ok += 1;
                 tally.sent += sent;
                 tally.received += received;
                 tally.latency.record(latency);
-                slot.latency.record(latency);
+                shard.slot.latency.record(latency);
             }
             Err(status) => {
                 tally.fail(&status);
-                slot.errors += 1;
+                shard.slot.errors += 1;
                 phase.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
         tally.last = Some(now);
+        drop(guard);
         phase.done.fetch_add(1, Ordering::Relaxed);
     }
-    if slot.calls > 0 {
-        lock(&phase.timeline).add(slot_number, &slot);
-    }
-    tally
 }
 
-fn lock(timeline: &Mutex<Timeline>) -> std::sync::MutexGuard<'_, Timeline> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A worker that panicked mid-update leaves counts, not broken invariants.
-    timeline.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs one phase over the channels and returns what the workers saw.
@@ -392,19 +421,28 @@ async fn run_phase(
         failed: AtomicU64::new(0),
         timeline: Mutex::new(Timeline::new()),
     });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards: Vec<_> = (0..concurrency.min(channels.len().max(2 * cores)))
+        .map(|_| Arc::new(Mutex::new(Shard::new())))
+        .collect();
     let workers: Vec<_> = (0..concurrency)
         .map(|i| {
             let channel = channels[i % channels.len()].clone();
-            tokio::spawn(worker(channel, plan.clone(), phase.clone()))
+            let shard = shards[i % shards.len()].clone();
+            tokio::spawn(worker(channel, plan.clone(), phase.clone(), shard))
         })
         .collect();
     let ticker = progress.then(|| tokio::spawn(show_progress(phase.clone())));
-    let mut tally = Tally::new();
     for worker in workers {
-        let t = worker
+        worker
             .await
             .map_err(|e| Failure::usage(format!("a benchmark worker failed: {e}")))?;
-        tally.merge(t);
+    }
+    let mut tally = Tally::new();
+    for shard in shards {
+        let mut shard = lock(&shard);
+        shard.flush(&phase.timeline, 0);
+        tally.merge(std::mem::replace(&mut shard.tally, Tally::new()));
     }
     if let Some(ticker) = ticker {
         ticker.abort();

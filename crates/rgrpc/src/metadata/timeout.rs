@@ -48,22 +48,43 @@ pub fn parse_timeout(raw: &[u8]) -> Result<Duration, InvalidTimeout> {
 
 /// Formats a duration as a `grpc-timeout` value, in the finest unit whose value fits eight digits.
 pub fn format_timeout(timeout: Duration) -> String {
-    let nanos = timeout.as_nanos();
-    const UNITS: [(u128, char); 6] = [
-        (1, 'n'),
-        (1_000, 'u'),
-        (1_000_000, 'm'),
-        (1_000_000_000, 'S'),
-        (60_000_000_000, 'M'),
-        (3_600_000_000_000, 'H'),
+    const UNITS: [(u64, u8); 6] = [
+        (1, b'n'),
+        (1_000, b'u'),
+        (1_000_000, b'm'),
+        (1_000_000_000, b'S'),
+        (60_000_000_000, b'M'),
+        (3_600_000_000_000, b'H'),
     ];
-    for (scale, unit) in UNITS {
-        let value = nanos.div_ceil(scale);
-        if value <= u128::from(MAX_VALUE) {
-            return format!("{value}{unit}");
+    let (value, unit) = match u64::try_from(timeout.as_nanos()) {
+        Ok(nanos) => UNITS
+            .iter()
+            .map(|&(scale, unit)| (nanos.div_ceil(scale), unit))
+            .find(|&(value, _)| value <= MAX_VALUE)
+            .unwrap_or((MAX_VALUE, b'H')),
+        // Beyond u64 nanoseconds (584 years) only hours fit.
+        Err(_) => {
+            let secs = timeout
+                .as_secs()
+                .saturating_add(u64::from(timeout.subsec_nanos() > 0));
+            (secs.div_ceil(3600).min(MAX_VALUE), b'H')
+        }
+    };
+    // Written by hand: this runs on every call with a deadline, and `format!` costs several
+    // times more.
+    let mut text = [0u8; MAX_DIGITS + 1];
+    let mut start = MAX_DIGITS;
+    text[MAX_DIGITS] = unit;
+    let mut rest = value;
+    loop {
+        start -= 1;
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
         }
     }
-    format!("{MAX_VALUE}H")
+    text[start..].iter().map(|&b| char::from(b)).collect()
 }
 
 #[cfg(test)]
@@ -116,6 +137,11 @@ mod tests {
         assert_eq!(format_timeout(Duration::from_secs(200_000)), "200000S");
         assert_eq!(format_timeout(Duration::from_nanos(100_000_001)), "100001u");
         assert_eq!(format_timeout(Duration::from_secs(u64::MAX)), "99999999H");
+        // Past u64 nanoseconds, in hours rounded up.
+        assert_eq!(
+            format_timeout(Duration::new(600 * 365 * 86_400, 1)),
+            "5256001H"
+        );
         for d in [
             Duration::from_nanos(1),
             Duration::from_micros(1234),

@@ -158,7 +158,10 @@ fn request_head(
         // format_timeout yields ASCII digits and a unit letter.
         let timeout = format_timeout(left.max(Duration::from_nanos(1)));
         // The formatted text becomes the value's bytes without a copy.
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(timeout)) {
+        if let Ok(mut v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(timeout)) {
+            // The value differs on nearly every call: marked never-indexed, it is sent as a
+            // literal and does not churn the HPACK table (evicting the headers that repeat).
+            v.set_sensitive(true);
             headers.insert(GRPC_TIMEOUT, v);
         }
     }
