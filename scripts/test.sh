@@ -2,7 +2,7 @@
 # The whole test suite, runnable on a fresh machine: it installs what the tests need (a Python
 # venv with pinned grpcio, pinned npm packages, Debian's nginx, the official grpc-go interop
 # programs from the Go module proxy, grpc-java's from Maven Central), then checks formatting,
-# lints and docs and runs every test, ending with the interop matrix.
+# lints and docs and runs every test, then the interop matrix and the Connect conformance suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +71,17 @@ if ! ls tests/java/target/lib/grpc-interop-testing-*.jar >/dev/null 2>&1; then
   (cd tests/java && mvn -q -B dependency:copy-dependencies -DoutputDirectory=target/lib)
 fi
 
+step "the Connect conformance suite's runner (connectrpc.com/conformance, pinned)"
+conformance_version=v1.0.7
+conformance=target/go-conformance/connectconformance
+if [ "$(cat target/go-conformance/.version 2>/dev/null)" != "$conformance_version" ] \
+  || [ ! -x "$conformance" ]; then
+  mkdir -p target/go-conformance
+  GOBIN="$PWD/target/go-conformance" \
+    go install "connectrpc.com/conformance/cmd/connectconformance@$conformance_version"
+  echo "$conformance_version" > target/go-conformance/.version
+fi
+
 step "rust tests"
 cargo test --workspace
 
@@ -82,3 +93,6 @@ step "cross-implementation: grpcio both directions, tutorial twins, grpc-js, ngi
 
 step "the interop suite: grpc-go, grpc-java, grpcio, grpc-js and ours, both directions"
 .venv/bin/python tests/interop/run.py
+
+step "the Connect conformance suite against our server (tests/conformance/config.yaml; no known failures)"
+"$conformance" --conf tests/conformance/config.yaml --mode server -- target/debug/conformance-server

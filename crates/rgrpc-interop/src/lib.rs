@@ -1,5 +1,6 @@
 //! The gRPC interop test programs (grpc/grpc `doc/interop-test-descriptions.md`): the generated
-//! `grpc.testing` code and the flag parsing both binaries share.
+//! `grpc.testing` code and the flag parsing both binaries share; and the Connect conformance
+//! suite's programs, with the generated `connectrpc.conformance.v1` code.
 
 #![deny(missing_docs)]
 
@@ -9,6 +10,20 @@ use std::collections::HashMap;
 #[allow(missing_docs)]
 pub mod pb {
     rgrpc::include_proto!("grpc.testing");
+}
+
+/// Code generated from our copy of the Connect conformance suite's protos.
+#[allow(missing_docs)]
+pub mod conformance {
+    rgrpc::include_proto!("connectrpc.conformance.v1");
+}
+
+pub mod compat;
+
+/// `google.rpc.Status`, the message in `grpc-status-details-bin`.
+#[allow(missing_docs)]
+pub mod rpc {
+    rgrpc::include_proto!("google.rpc");
 }
 
 /// Command-line flags in the official programs' forms: `--name=value` and `--name value`.

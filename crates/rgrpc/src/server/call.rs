@@ -225,14 +225,16 @@ async fn run_handler<T>(
     outcome
 }
 
-/// Reads the one request message of a unary or server-streaming call, and its end.
+/// Reads the one request message of a unary or server-streaming call, and its end. Any other
+/// number of messages is a cardinality violation, UNIMPLEMENTED as grpc's `doc/statuscodes.md`
+/// lists it (the method was called as if it had another shape).
 async fn single_message<T: Message + Default>(requests: &mut Streaming<T>) -> Result<T, Status> {
     let message = requests
         .message()
         .await?
-        .ok_or_else(|| Status::internal("the client sent no request message"))?;
+        .ok_or_else(|| Status::unimplemented("the client sent no request message"))?;
     if requests.message().await?.is_some() {
-        return Err(Status::internal(
+        return Err(Status::unimplemented(
             "the client sent more than one request message to a method that takes one",
         ));
     }
@@ -457,7 +459,9 @@ where
         }
         Err(SendError::Local(status)) => {
             context.cancel();
+            // The trailers the handler set go out with the error as they would with OK.
             let mut headers = HeaderMap::new();
+            trailers.write_to(&mut headers);
             status.write_trailers(&mut headers);
             let _ = send.send_trailers(headers);
             status.code()

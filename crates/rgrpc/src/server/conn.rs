@@ -276,8 +276,16 @@ async fn handle_call(
     if head.method != Method::POST {
         return respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
     }
-    if !is_grpc_content_type(head.headers.get(header::CONTENT_TYPE)) {
+    let content_type = head.headers.get(header::CONTENT_TYPE);
+    if !is_grpc_content_type(content_type) {
         return respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    if let Some(codec) = foreign_codec(content_type) {
+        let status = Status::unimplemented(format!(
+            "content-type {codec:?} names a message format this server does not speak; it speaks \
+             application/grpc and application/grpc+proto"
+        ));
+        return respond_status(&mut respond, &status);
     }
     let (service, method) = match shared.router.route(head.uri.path()) {
         Ok(route) => route,
@@ -308,6 +316,15 @@ async fn handle_call(
         },
     };
     let encoding = RecvEncoding::from_header(encoding);
+    if let RecvEncoding::Unsupported(name) = &encoding {
+        // Refused before any message is read, with the encodings we do take (PROTOCOL-HTTP2 and
+        // doc/compression.md: UNIMPLEMENTED, and grpc-accept-encoding in the response).
+        let status = Status::unimplemented(format!(
+            "grpc-encoding {name:?} is not supported; supported: {}",
+            Encoding::accept_header()
+        ));
+        return respond_status(&mut respond, &status);
+    }
     let previous_attempts = previous_attempts
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
@@ -381,6 +398,16 @@ fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
         && matches!(v.get(PREFIX.len()), None | Some(b'+') | Some(b';'))
 }
 
+/// The message format a gRPC content-type names after `+`, when it is not protobuf (the only one
+/// the server speaks). `None` for `application/grpc` and `application/grpc+proto`.
+fn foreign_codec(value: Option<&HeaderValue>) -> Option<String> {
+    let v = value?.as_bytes();
+    let rest = &v[b"application/grpc".len()..];
+    let subtype = rest.strip_prefix(b"+")?;
+    let subtype = subtype.split(|b| *b == b';').next().unwrap_or_default();
+    (!subtype.eq_ignore_ascii_case(b"proto")).then(|| String::from_utf8_lossy(v).into_owned())
+}
+
 /// A plain HTTP error, for requests that are not gRPC at all.
 fn respond_http(respond: &mut SendResponse<Bytes>, status: StatusCode) {
     let mut response = http::Response::new(());
@@ -420,6 +447,12 @@ mod tests {
         assert!(ok("application/grpc;charset=utf-8"));
         assert!(ok("Application/GRPC"));
         assert!(!ok("application/grpcx"));
+        let codec = |v: &str| foreign_codec(Some(&HeaderValue::from_str(v).unwrap()));
+        assert_eq!(codec("application/grpc"), None);
+        assert_eq!(codec("application/grpc+proto"), None);
+        assert_eq!(codec("application/grpc+PROTO;charset=x"), None);
+        assert_eq!(codec("application/grpc;charset=x"), None);
+        assert!(codec("application/grpc+foo").is_some());
         assert!(!ok("application/json"));
         assert!(!ok("application/grp"));
         assert!(!is_grpc_content_type(None));

@@ -721,16 +721,17 @@ struct Sender {
     error: Arc<Mutex<Option<Status>>>,
 }
 
-/// Reads the one message of a unary response and the status after it.
+/// Reads the one message of a unary response and the status after it. Any other number of
+/// messages is a cardinality violation, UNIMPLEMENTED as grpc's `doc/statuscodes.md` lists it.
 async fn single_response<T: Message + Default>(
     metadata: MetadataMap,
     stream: &mut Streaming<T>,
 ) -> Result<Response<T>, Status> {
     let message = stream.message().await?.ok_or_else(|| {
-        Status::internal("server ended the call with OK but sent no response message")
+        Status::unimplemented("server ended the call with OK but sent no response message")
     })?;
     if stream.message().await?.is_some() {
-        return Err(Status::internal(
+        return Err(Status::unimplemented(
             "server sent more than one response message to a unary call",
         ));
     }
