@@ -94,5 +94,6 @@ step "cross-implementation: grpcio both directions, tutorial twins, grpc-js, ngi
 step "the interop suite: grpc-go, grpc-java, grpcio, grpc-js and ours, both directions"
 .venv/bin/python tests/interop/run.py
 
-step "the Connect conformance suite against our server (tests/conformance/config.yaml; no known failures)"
+step "the Connect conformance suite against our server and our client (tests/conformance/config.yaml; no known failures)"
 "$conformance" --conf tests/conformance/config.yaml --mode server -- target/debug/conformance-server
+"$conformance" --conf tests/conformance/config.yaml --mode client -- target/debug/conformance-client

@@ -237,7 +237,9 @@ impl Status {
         &self.0.details
     }
 
-    /// Trailing metadata sent or received with this status.
+    /// Trailing metadata sent or received with this status. On the client, a unary or
+    /// client-streaming call that fails after the server sent its response headers has those
+    /// headers here too, ahead of the trailers.
     pub fn metadata(&self) -> &MetadataMap {
         &self.0.metadata
     }

@@ -182,7 +182,13 @@ impl<T> Streaming<T> {
             .as_ref()
             .and_then(|c| c.send_error.as_ref())
             .and_then(|slot| slot.lock().ok()?.take());
-        from_sender.unwrap_or_else(|| Status::from_h2(err))
+        let status = from_sender.unwrap_or_else(|| Status::from_h2(err));
+        let deadline = self
+            .client
+            .as_ref()
+            .and_then(|c| c.deadline.as_ref())
+            .map(|sleep| sleep.deadline().into_std());
+        crate::client::call::deadline_cause(status, deadline)
     }
 }
 

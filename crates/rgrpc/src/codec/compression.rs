@@ -209,7 +209,9 @@ impl RecvEncoding {
             RecvEncoding::Identity => Err(Status::internal(
                 "message has the compressed flag set but the stream names no grpc-encoding",
             )),
-            RecvEncoding::Unsupported(name) => Err(Status::unimplemented(format!(
+            // Only a client gets here (a server refuses the encoding before reading): the server
+            // broke the protocol by using an encoding the client never offered, so INTERNAL.
+            RecvEncoding::Unsupported(name) => Err(Status::internal(format!(
                 "message compressed with {name:?}, which is not supported; supported: {}",
                 Encoding::accept_header()
             ))),
@@ -302,7 +304,8 @@ mod tests {
         let err = unknown
             .decompress(Bytes::from_static(b"x"), 10)
             .unwrap_err();
-        assert_eq!(err.code(), crate::Code::Unimplemented);
+        // A client hearing an encoding it never offered: the server broke the protocol.
+        assert_eq!(err.code(), crate::Code::Internal);
         assert!(err.message().contains("gzip"));
         let err = RecvEncoding::Identity
             .decompress(Bytes::from_static(b"x"), 10)

@@ -217,10 +217,15 @@ impl MetadataMap {
 
     /// Adds every entry of `other` to this map.
     pub fn extend(&mut self, other: MetadataMap) {
+        // The first item of each run carries the name; HeaderMap yields None for the values
+        // after it, which belong to the same name.
+        let mut current = None;
         for (name, value) in other.headers {
-            // The first item of each run carries the name; HeaderMap yields None for repeats.
             if let Some(name) = name {
-                self.headers.append(name, value);
+                current = Some(name);
+            }
+            if let Some(name) = &current {
+                self.headers.append(name.clone(), value);
             }
         }
     }
@@ -333,6 +338,22 @@ fn binary_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extending_keeps_every_value_of_a_repeated_key() {
+        let mut other = MetadataMap::new();
+        other.append("x-trailer", "bing").unwrap();
+        other.append("x-trailer", "quux").unwrap();
+        other.append("x-other", "1").unwrap();
+        let mut md = MetadataMap::new();
+        md.append("x-trailer", "first").unwrap();
+        md.extend(other);
+        assert_eq!(
+            md.get_all("x-trailer").collect::<Vec<_>>(),
+            ["first", "bing", "quux"]
+        );
+        assert_eq!(md.get("x-other"), Some("1"));
+    }
 
     #[test]
     fn ascii_and_binary_values() {

@@ -721,16 +721,37 @@ struct Sender {
     error: Arc<Mutex<Option<Status>>>,
 }
 
+/// A failed single-response call has no `Response` to carry the headers the server sent before
+/// failing, so they go in the status's metadata, ahead of its trailers.
+fn with_headers(mut status: Status, headers: &MetadataMap) -> Status {
+    if !headers.is_empty() {
+        let trailers = std::mem::take(status.metadata_mut());
+        let mut all = headers.clone();
+        all.extend(trailers);
+        *status.metadata_mut() = all;
+    }
+    status
+}
+
 /// Reads the one message of a unary response and the status after it. Any other number of
 /// messages is a cardinality violation, UNIMPLEMENTED as grpc's `doc/statuscodes.md` lists it.
 async fn single_response<T: Message + Default>(
     metadata: MetadataMap,
     stream: &mut Streaming<T>,
 ) -> Result<Response<T>, Status> {
-    let message = stream.message().await?.ok_or_else(|| {
-        Status::unimplemented("server ended the call with OK but sent no response message")
-    })?;
-    if stream.message().await?.is_some() {
+    let message = stream
+        .message()
+        .await
+        .map_err(|status| with_headers(status, &metadata))?
+        .ok_or_else(|| {
+            Status::unimplemented("server ended the call with OK but sent no response message")
+        })?;
+    if stream
+        .message()
+        .await
+        .map_err(|status| with_headers(status, &metadata))?
+        .is_some()
+    {
         return Err(Status::unimplemented(
             "server sent more than one response message to a unary call",
         ));
@@ -747,9 +768,22 @@ async fn with_deadline<T>(
     match deadline {
         None => call.await,
         Some(at) => match tokio::time::timeout_at(at, call).await {
-            Ok(result) => result,
+            Ok(result) => result.map_err(|status| deadline_cause(status, Some(at.into_std()))),
             Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
         },
+    }
+}
+
+/// A CANCELLED that arrives once the call's deadline has passed is the deadline: the server's
+/// timer, started a little after ours, can still win the race against our own by a hair and
+/// reset the stream, and the caller should hear DEADLINE_EXCEEDED either way (grpc-go does the
+/// same).
+pub(crate) fn deadline_cause(status: Status, deadline: Option<std::time::Instant>) -> Status {
+    match deadline {
+        Some(at) if status.code() == crate::Code::Cancelled && std::time::Instant::now() >= at => {
+            Status::deadline_exceeded(format!("deadline exceeded ({})", status.message()))
+        }
+        _ => status,
     }
 }
 
@@ -765,5 +799,42 @@ impl<S: Stream<Item: IntoOutgoing>> Stream for OkStream<S> {
             .as_mut()
             .poll_next(cx)
             .map(|o| o.map(|m| Ok(m.into_outgoing())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Code;
+
+    #[test]
+    fn a_reset_after_the_deadline_is_the_deadline() {
+        let past = std::time::Instant::now() - Duration::from_millis(1);
+        let future = std::time::Instant::now() + Duration::from_secs(60);
+        let reset = || Status::cancelled("stream cancelled by the peer");
+        assert_eq!(
+            deadline_cause(reset(), Some(past)).code(),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            deadline_cause(reset(), Some(future)).code(),
+            Code::Cancelled
+        );
+        assert_eq!(deadline_cause(reset(), None).code(), Code::Cancelled);
+        let other = Status::unavailable("gone");
+        assert_eq!(deadline_cause(other, Some(past)).code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn a_failed_single_response_keeps_the_headers_ahead_of_the_trailers() {
+        let mut headers = MetadataMap::new();
+        headers.append("x-header", "h").unwrap();
+        let mut status = Status::internal("boom");
+        status.metadata_mut().append("x-trailer", "t1").unwrap();
+        status.metadata_mut().append("x-trailer", "t2").unwrap();
+        let status = with_headers(status, &headers);
+        let keys: Vec<_> = status.metadata().keys().collect();
+        assert_eq!(keys, ["x-header", "x-trailer"]);
+        assert_eq!(status.metadata().get_all("x-trailer").count(), 2);
     }
 }
