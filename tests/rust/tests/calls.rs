@@ -287,3 +287,32 @@ async fn ipv6_loopback_and_unix_socket() {
     server.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn sending_has_no_limit_of_its_own_by_default() {
+    // Only receivers limit message sizes by default (4 MiB), as in grpc-go, grpc-java and C-core:
+    // when both ends raise their receive limits, a 6 MiB echo goes through without a send limit
+    // to raise on either side.
+    let eight = 8 * 1024 * 1024;
+    let builder = echo_server(EchoService::default()).max_recv_message_size(eight);
+    let server = TestServer::start(builder).await;
+    let channel = rgrpc::Channel::builder(&server.url())
+        .unwrap()
+        .max_recv_message_size(eight)
+        .connect()
+        .await
+        .unwrap();
+    let client = EchoClient::new(channel);
+    let big = "x".repeat(6 * 1024 * 1024);
+    let response = client.unary(req(&big)).await.unwrap().into_inner();
+    assert_eq!(response.message.len(), big.len());
+
+    // A client with default limits gets back exactly the 4 MiB it may receive.
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let limit = 4 * 1024 * 1024;
+    let request = req(&"x".repeat(limit - 5));
+    assert_eq!(prost::Message::encoded_len(&request), limit);
+    let response = client.unary(request).await.unwrap().into_inner();
+    assert_eq!(response.message.len(), limit - 5);
+    server.stop().await;
+}

@@ -206,7 +206,8 @@ impl Builder {
         self
     }
 
-    /// Largest request message sent (default 4 MiB).
+    /// Largest request message sent (default: no limit); with a limit set, a larger request fails
+    /// with `RESOURCE_EXHAUSTED` before anything is sent.
     pub fn max_send_message_size(mut self, bytes: usize) -> Self {
         self.config.max_send_message = bytes;
         self

@@ -2,8 +2,10 @@
 
 /// Default receive limit for one message: 4 MiB, as every gRPC implementation uses.
 pub(crate) const DEFAULT_MAX_RECV_MESSAGE: usize = 4 * 1024 * 1024;
-/// Default send limit for one message: 4 MiB, what a peer with default settings accepts.
-pub(crate) const DEFAULT_MAX_SEND_MESSAGE: usize = 4 * 1024 * 1024;
+/// Default send limit for one message: none, as in every other implementation (grpc-go: the
+/// largest i32; grpc-java, C-core, tonic: none). A limit here would refuse what a peer that raised
+/// its receive limit asked for, and the receiver's limit is what protects it.
+pub(crate) const DEFAULT_MAX_SEND_MESSAGE: usize = usize::MAX;
 /// Default limit on concurrent streams a peer may open on one connection.
 pub(crate) const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
 /// Default limit on the size of a received header block (HPACK-decoded).

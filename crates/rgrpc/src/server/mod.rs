@@ -153,8 +153,8 @@ impl Builder {
         self
     }
 
-    /// Largest message sent (default 4 MiB); a handler returning a larger one fails its call with
-    /// `RESOURCE_EXHAUSTED`.
+    /// Largest message sent (default: no limit); with a limit set, a handler returning a larger
+    /// message fails its call with `RESOURCE_EXHAUSTED`.
     pub fn max_send_message_size(mut self, bytes: usize) -> Self {
         self.config.max_send_message = bytes;
         self
