@@ -19,10 +19,7 @@ import empty_pb2
 import messages_pb2 as pb
 import test_pb2_grpc
 
-UNSUPPORTED = {
-    "client_compressed_streaming":
-        "grpcio cannot leave one message of a compressed client stream uncompressed",
-}
+UNSUPPORTED = {}
 SERVER_UNSUPPORTED = {
     "client_compressed_unary":
         "a grpcio server cannot tell whether a request arrived compressed (expect_compressed)",
@@ -158,6 +155,18 @@ def run_case(case, channel):
         for value in (True, False):
             r = stub.UnaryCall(large_request(response_compressed=pb.BoolValue(value=value)))
             ensure(len(r.payload.body) == 314159, "size")
+    elif case == "client_compressed_streaming":
+        # The probe: a message that claims compression, sent uncompressed, is refused.
+        probe = pb.StreamingInputCallRequest(expect_compressed=pb.BoolValue(value=True),
+                                             payload=payload(27182))
+        expect_code(lambda: stub.StreamingInputCall(iter([probe])),
+                    grpc.StatusCode.INVALID_ARGUMENT)
+        # grpcio compresses every message of a compressed call, so the second message (which
+        # does not ask for compression) arrives compressed too; the spec allows that.
+        reqs = [probe, pb.StreamingInputCallRequest(expect_compressed=pb.BoolValue(value=False),
+                                                    payload=payload(45904))]
+        r = stub.StreamingInputCall(iter(reqs), compression=grpc.Compression.Gzip)
+        ensure(r.aggregated_payload_size == 73086, f"sum {r.aggregated_payload_size}")
     elif case == "client_streaming":
         reqs = [pb.StreamingInputCallRequest(payload=payload(n)) for n in (27182, 8, 1828, 45904)]
         ensure(stub.StreamingInputCall(iter(reqs)).aggregated_payload_size == 74922, "sum")
