@@ -67,7 +67,11 @@ if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/c
 fi
 
 step "grpc-java interop programs (pinned in tests/java/pom.xml)"
-if ! ls tests/java/target/lib/grpc-interop-testing-*.jar >/dev/null 2>&1; then
+# The jar of the version the pom pins, not whatever an earlier checkout left (the classpath is the
+# whole directory, so a stale one is removed first).
+java_version=$(sed -n '/<artifactId>grpc-interop-testing<\/artifactId>/{n;s/.*<version>\(.*\)<\/version>.*/\1/p}' tests/java/pom.xml)
+if [ ! -f "tests/java/target/lib/grpc-interop-testing-$java_version.jar" ]; then
+  rm -rf tests/java/target/lib
   (cd tests/java && mvn -q -B dependency:copy-dependencies -DoutputDirectory=target/lib)
 fi
 

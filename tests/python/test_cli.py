@@ -219,3 +219,37 @@ def test_cli_over_tls_with_token_and_skip_verify():
         assert out.returncode == 4 and "UNAUTHENTICATED" in out.stderr, out.stderr
     finally:
         p.stop()
+
+
+def test_exit_codes_tell_not_serving_and_load_shedding_from_no_connection():
+    """Exit 5 for a service that is not serving; a server's own UNAVAILABLE (load shedding) is a
+    failed call (1), not a failure to connect (3), which only an unreachable server gives."""
+    from concurrent import futures
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    def shed(request, context):
+        context.abort(grpc.StatusCode.UNAVAILABLE, "overloaded, try later")
+
+    handler = grpc.method_handlers_generic_handler(
+        "routeguide.RouteGuide", {"GetFeature": grpc.unary_unary_rpc_method_handler(shed)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=[handler])
+    checker = health.HealthServicer()
+    checker.set("routeguide.RouteGuide", health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        target = f"http://127.0.0.1:{port}"
+        out = rgrpc("health", target, "routeguide.RouteGuide")
+        assert out.returncode == 5 and out.stdout.strip() == "NOT_SERVING", out
+        out = rgrpc("call", target, "routeguide.RouteGuide/GetFeature",
+                    "--proto", "route_guide.proto", "-I", str(EXAMPLES / "route-guide"),
+                    "-d", "{}")
+        assert out.returncode == 1, out
+        assert "UNAVAILABLE" in out.stderr and "overloaded" in out.stderr, out.stderr
+    finally:
+        server.stop(None)
+    out = rgrpc("call", f"http://127.0.0.1:{free_port()}", "routeguide.RouteGuide/GetFeature",
+                "--proto", "route_guide.proto", "-I", str(EXAMPLES / "route-guide"), "-d", "{}",
+                "--timeout", "2s")
+    assert out.returncode == 3 and "UNAVAILABLE" in out.stderr, out

@@ -165,8 +165,12 @@ impl Failure {
             message: message.into(),
         }
     }
-    fn status(status: &Status) -> Failure {
-        let code = if status.code() == rgrpc::Code::Unavailable {
+    /// A call that failed with `status` on `channel`: exit 3 when it failed for want of a
+    /// connection (UNAVAILABLE while the channel is not connected), 1 for any other status, a
+    /// server's UNAVAILABLE (load shedding, say) included.
+    fn status(status: &Status, channel: &Channel) -> Failure {
+        let unconnected = channel.state(false) != rgrpc::client::ConnectivityState::Ready;
+        let code = if status.code() == rgrpc::Code::Unavailable && unconnected {
             3
         } else {
             1
@@ -323,21 +327,24 @@ async fn reflect(
             let mut stream = alpha
                 .server_reflection_info(rgrpc::stream::iter(vec![request]))
                 .await
-                .map_err(|s| reflection_failure(&s))?
+                .map_err(|s| reflection_failure(&s, channel))?
                 .into_inner();
-            let answer = stream.message().await.map_err(|s| reflection_failure(&s))?;
+            let answer = stream
+                .message()
+                .await
+                .map_err(|s| reflection_failure(&s, channel))?;
             recode(&answer.ok_or_else(|| Failure::schema("reflection closed the stream"))?)
         }
-        Err(status) => return Err(reflection_failure(&status)),
+        Err(status) => return Err(reflection_failure(&status, channel)),
     };
     response
         .message_response
         .ok_or_else(|| Failure::schema("reflection sent an empty answer"))
 }
 
-fn reflection_failure(status: &Status) -> Failure {
+fn reflection_failure(status: &Status, channel: &Channel) -> Failure {
     if status.code() == rgrpc::Code::Unavailable {
-        return Failure::status(status);
+        return Failure::status(status, channel);
     }
     Failure::schema(format!(
         "server reflection failed ({}: {}); pass --proto files instead",
@@ -573,7 +580,7 @@ async fn call(
                     .unary::<DynamicMessage, RawMessage>(path, with(message))
                     .await
             }
-            .map_err(|s| Failure::status(&s))?;
+            .map_err(|s| Failure::status(&s, &channel))?;
             if verbose {
                 print_metadata("<", response.metadata());
             }
@@ -593,12 +600,16 @@ async fn call(
                     .server_streaming::<DynamicMessage, RawMessage>(path, with(message))
                     .await
             }
-            .map_err(|s| Failure::status(&s))?;
+            .map_err(|s| Failure::status(&s, &channel))?;
             if verbose {
                 print_metadata("<", response.metadata());
             }
             let mut stream = response.into_inner();
-            while let Some(message) = stream.message().await.map_err(|s| Failure::status(&s))? {
+            while let Some(message) = stream
+                .message()
+                .await
+                .map_err(|s| Failure::status(&s, &channel))?
+            {
                 print_message(&output, message, pretty)?;
             }
             print_end(verbose, stream.trailers());
@@ -610,14 +621,14 @@ async fn call(
 async fn health(conn: &Conn, service: Option<&str>) -> Outcome {
     use rgrpc_health::pb::{HealthCheckRequest, HealthClient};
     let channel = channel(conn).await?;
-    let client = HealthClient::new(channel);
+    let client = HealthClient::new(channel.clone());
     let request = HealthCheckRequest {
         service: service.unwrap_or_default().to_owned(),
     };
     let response = client
         .check(request)
         .await
-        .map_err(|s| Failure::status(&s))?;
+        .map_err(|s| Failure::status(&s, &channel))?;
     let status = response.into_inner().status();
     println!("{}", status.as_str_name());
     if status == rgrpc_health::ServingStatus::Serving {
