@@ -58,6 +58,17 @@ impl Files {
                 "{name:?} leads outside the server's root"
             )));
         }
+        // And so must the name itself, when it is a symlink (one that leads nowhere included).
+        if let Ok(meta) = std::fs::symlink_metadata(&full)
+            && meta.file_type().is_symlink()
+            && !full
+                .canonicalize()
+                .is_ok_and(|real| real.starts_with(&self.root))
+        {
+            return Err(Status::permission_denied(format!(
+                "{name:?} is a link that leads outside the server's root"
+            )));
+        }
         Ok(full)
     }
 }

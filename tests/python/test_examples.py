@@ -217,6 +217,17 @@ def test_file_controller_rejects_paths_outside_its_root(root_dir):
         with pytest.raises(grpc.RpcError) as err:
             stub.Read(pb.Files(filename="etc-link/hostname"))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # So is a symlink as the name itself, to a file outside or to nothing at all.
+        os.symlink("/etc/hostname", os.path.join(root_dir, "host-link"))
+        os.symlink(str(outside), os.path.join(root_dir, "dangling-link"))
+        for name in ["host-link", "dangling-link"]:
+            for call in (stub.Read, stub.Write):
+                with pytest.raises(grpc.RpcError) as err:
+                    call(pb.Files(filename=name, text="x"))
+                assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, name
+        assert not outside.exists()
+        os.remove(os.path.join(root_dir, "host-link"))
+        os.remove(os.path.join(root_dir, "dangling-link"))
         # Plain names still work.
         assert stub.Write(pb.Files(filename="ok.txt", text="fine")).code == 0
         assert stub.Read(pb.Files(filename="ok.txt")).text == "fine"
@@ -230,21 +241,37 @@ def test_file_controller_concurrent_writers_leave_one_whole_version(root_dir):
     channel, pb, stub = muxs_stub(port)
     versions = {f"writer {w} " + chr(65 + w) * 200_000 for w in range(8)}
     seen = []
+    # A failure inside a thread only prints a warning: each thread records what went wrong
+    # instead, and the test checks the records and that every thread finished.
+    failures = []
+
+    def recorded(body):
+        def run(*args):
+            try:
+                body(*args)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                failures.append(f"{body.__name__}: {e!r}")
+        return run
+
     try:
         def write(text):
             for _ in range(5):
-                assert stub.Write(pb.Files(filename="shared.txt", text=text)).code == 0
+                code = stub.Write(pb.Files(filename="shared.txt", text=text)).code
+                if code != 0:
+                    raise AssertionError(f"write answered code {code}")
 
         def read():
             for _ in range(40):
                 seen.append(stub.Read(pb.Files(filename="shared.txt")).text)
 
-        threads = [threading.Thread(target=write, args=(v,)) for v in versions]
-        threads += [threading.Thread(target=read) for _ in range(2)]
+        threads = [threading.Thread(target=recorded(write), args=(v,)) for v in versions]
+        threads += [threading.Thread(target=recorded(read)) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
+        assert not [t for t in threads if t.is_alive()], "a thread did not finish within 60 s"
+        assert failures == []
         final = stub.Read(pb.Files(filename="shared.txt")).text
         assert final in versions
         for text in seen:
