@@ -286,27 +286,87 @@ mod tests {
         }
     }
 
+    /// Bytes that look like frames often enough to get past the flag: a flag that is usually
+    /// valid, a length around the limit (or anything), a body that may be cut short, and now and
+    /// then pure noise.
+    fn hostile_bytes(rng: &mut Rng, limit: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..1 + rng.below(4) {
+            if rng.below(8) == 0 {
+                out.extend((0..rng.below(40)).map(|_| rng.next() as u8));
+                continue;
+            }
+            let flag = match rng.below(10) {
+                0 => rng.next() as u8,
+                1..=3 => 1,
+                _ => 0,
+            };
+            let len = match rng.below(6) {
+                0 => limit as u64,
+                1 => limit as u64 + 1,
+                2 => rng.next() as u32 as u64,
+                _ => rng.below(limit as u64 + 1),
+            };
+            out.push(flag);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+            let body = if rng.below(4) == 0 {
+                rng.below(len.min(4096) + 1)
+            } else {
+                len.min(4096)
+            };
+            out.extend((0..body).map(|_| rng.next() as u8));
+        }
+        out
+    }
+
     #[test]
-    fn random_garbage_never_panics_and_stays_bounded() {
+    fn hostile_input_never_panics_and_stays_bounded() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        for _ in 0..2000 {
+        let (mut frames, mut too_large, mut bad_flag, mut truncated) = (0, 0, 0, 0);
+        for _ in 0..3000 {
             let limit = rng.below(1024) as usize;
+            let wire = hostile_bytes(&mut rng, limit);
             let mut d = Decoder::new(limit);
+            let mut failed = false;
             // Callers stop feeding a stream at its first error, as Streaming does.
-            'feed: for _ in 0..rng.below(6) {
-                let chunk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
-                d.push(Bytes::from(chunk));
+            let mut at = 0;
+            'feed: while at < wire.len() {
+                let end = (at + 1 + rng.below(300) as usize).min(wire.len());
+                d.push(Bytes::copy_from_slice(&wire[at..end]));
+                at = end;
                 loop {
                     match d.decode() {
-                        Ok(Some(f)) => assert!(f.data.len() <= limit),
+                        Ok(Some(f)) => {
+                            assert!(f.data.len() <= limit);
+                            frames += 1;
+                        }
                         Ok(None) => break,
-                        Err(_) => break 'feed,
+                        Err(e) => {
+                            match e {
+                                FrameError::TooLarge { .. } => too_large += 1,
+                                FrameError::BadFlag(_) => bad_flag += 1,
+                                FrameError::Truncated { .. } => unreachable!("only at finish"),
+                            }
+                            failed = true;
+                            break 'feed;
+                        }
                     }
                 }
                 // What waits is at most one prefix and part of a message within the limit.
                 assert!(d.buffered() < HEADER_LEN + limit.max(1));
             }
-            let _ = d.finish();
+            if !failed && matches!(d.finish(), Err(FrameError::Truncated { .. })) {
+                truncated += 1;
+            }
+        }
+        // Every path was reached many times, not just the first byte's check.
+        for (path, n) in [
+            ("whole frames", frames),
+            ("over the limit", too_large),
+            ("bad flag", bad_flag),
+            ("truncated", truncated),
+        ] {
+            assert!(n >= 100, "{path} reached only {n} times");
         }
     }
 }
