@@ -35,8 +35,18 @@ where
         .initial_window_size(config.stream_window)
         .initial_connection_window_size(config.connection_window)
         .max_frame_size(config.max_frame_size)
+        // The rapid-reset defences (CVE-2023-44487), named here rather than left implicit:
+        // streams a client opens and resets before we accept them are capped, and so are the
+        // streams we must reset for its protocol errors; past either, GOAWAY.
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESETS)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
         .handshake(io)
 }
+
+/// Streams reset by the client before the server accepted them, at once, before GOAWAY.
+const MAX_PENDING_ACCEPT_RESETS: usize = 20;
+/// Streams the server had to reset for the client's errors before GOAWAY.
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// The client handshake. On success the connection runs on a task of its own, with keepalive if
 /// configured; the receiver completes when that connection has ended, with the reason.
