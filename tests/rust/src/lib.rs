@@ -112,6 +112,13 @@ impl echo::Echo for EchoService {
             tokio::time::sleep(Duration::from_millis(req.delay_ms.into())).await;
         }
         let mut response = Response::new(reply(&req, previous));
+        // As in the streaming methods, a negative fail_code chooses compression: -1 asks for the
+        // reply uncompressed, -2 for it compressed, whatever the server's default.
+        match req.fail_code {
+            -1 => response.set_compressed(false),
+            -2 => response.set_compressed(true),
+            _ => {}
+        }
         if let Some(addr) = request_peer {
             response
                 .metadata_mut()

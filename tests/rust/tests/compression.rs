@@ -112,3 +112,34 @@ async fn decompressed_size_is_held_to_the_receive_limit() {
     assert!(client.unary(req("still fine")).await.is_ok());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_unary_handler_chooses_compression_for_its_reply() {
+    // Without a server default, set_compressed(true) compresses in an encoding the client takes.
+    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    let mut r = req(&"squeeze ".repeat(500));
+    r.fail_code = -2;
+    let response = client.unary(r).await.unwrap();
+    assert!(response.message_compressed());
+    assert_eq!(response.get_ref().message.len(), 4000);
+    let plain = client.unary(req("as is")).await.unwrap();
+    assert!(!plain.message_compressed());
+    server.stop().await;
+
+    // With a server default, set_compressed(false) sends that one reply uncompressed.
+    let builder = echo_server(EchoService::default()).send_compressed(Encoding::Gzip);
+    let server = TestServer::start(builder).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+    assert!(
+        client
+            .unary(req("default"))
+            .await
+            .unwrap()
+            .message_compressed()
+    );
+    let mut r = req("opted out");
+    r.fail_code = -1;
+    assert!(!client.unary(r).await.unwrap().message_compressed());
+    server.stop().await;
+}

@@ -336,6 +336,18 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
                     body_len(&r.get_ref().payload) == 314159,
                     "wrong payload size",
                 )?;
+                // The spec asks a client that can see the compressed flag to check it.
+                ensure(
+                    r.message_compressed() == compressed,
+                    format!(
+                        "response_compressed was {compressed}, but the reply arrived {}",
+                        if r.message_compressed() {
+                            "compressed"
+                        } else {
+                            "uncompressed"
+                        }
+                    ),
+                )?;
             }
             Ok(())
         }
