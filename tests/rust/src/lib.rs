@@ -42,6 +42,32 @@ pub struct Observed {
     pub attempts: AtomicUsize,
     /// The time each attempt had left by its grpc-timeout, as the server saw it.
     pub time_left: std::sync::Mutex<Vec<Duration>>,
+    /// Calls that have reached a handler, of any method.
+    pub started: AtomicUsize,
+    pub started_seen: Notify,
+}
+
+impl Observed {
+    fn start(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        self.started_seen.notify_waiters();
+    }
+
+    /// Waits until `n` calls have reached a handler (at most 10 s, then panics), so that a test
+    /// acts once the server holds the call rather than after a guessed sleep.
+    pub async fn wait_for_started(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // Registered before the check, so that a start between the two is not missed.
+            let started = self.started_seen.notified();
+            if self.started.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            tokio::time::timeout_at(deadline, started)
+                .await
+                .expect("calls never reached the server's handler");
+        }
+    }
 }
 
 /// The `Echo` service of `echo.proto`.
@@ -93,6 +119,7 @@ fn check_fail(req: &EchoRequest) -> Result<(), Status> {
 
 impl echo::Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        self.observed.start();
         let echo_header = request.metadata().get("x-echo").map(str::to_owned);
         let was_compressed = request.message_compressed();
         let request_peer = request.context().peer_addr();
@@ -151,6 +178,7 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        self.observed.start();
         let previous = request.context().previous_attempts();
         self.observed.attempts.fetch_add(1, Ordering::SeqCst);
         let req = request.into_inner();
@@ -181,6 +209,7 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<EchoResponse>, Status> {
+        self.observed.start();
         let previous = request.context().previous_attempts();
         self.observed.attempts.fetch_add(1, Ordering::SeqCst);
         let mut requests = request.into_inner();
@@ -210,6 +239,7 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<ResponseStream<EchoResponse>>, Status> {
+        self.observed.start();
         let previous = request.context().previous_attempts();
         let mut requests = request.into_inner();
         // A retry test's request fails the call before any response: read it first.
@@ -256,6 +286,7 @@ impl echo::Echo for EchoService {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<EchoResponse>, Status> {
+        self.observed.start();
         let token = request.context().cancellation_token();
         let observed = self.observed.clone();
         tokio::spawn(async move {

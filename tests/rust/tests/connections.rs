@@ -73,7 +73,8 @@ async fn pump(
 
 #[tokio::test]
 async fn client_keepalive_notices_a_dead_connection_and_reconnects() {
-    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let service = EchoService::default();
+    let server = TestServer::start(echo_server(service.clone())).await;
     let proxy = Blackhole::start(server.addr).await;
     let channel = Channel::builder(&format!("http://{}", proxy.addr))
         .unwrap()
@@ -88,7 +89,8 @@ async fn client_keepalive_notices_a_dead_connection_and_reconnects() {
         let client = client.clone();
         async move { client.wait_for_cancel(req("stuck")).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // "before" was the first call to reach the handler, "stuck" the second.
+    service.observed.wait_for_started(2).await;
     proxy.drop_traffic(true);
     let started = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(5), pending)
@@ -126,7 +128,7 @@ async fn server_keepalive_cancels_calls_of_a_dead_client() {
         .await
         .unwrap();
     let _pending = tokio::spawn(async move { client.wait_for_cancel(req("stuck")).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    service.observed.wait_for_started(1).await;
     proxy.drop_traffic(true);
     let deadline = Instant::now() + Duration::from_secs(3);
     while service.observed.cancelled.load(Ordering::SeqCst) == 0 {

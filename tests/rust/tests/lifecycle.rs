@@ -167,7 +167,8 @@ async fn oversized_message_is_resource_exhausted_and_others_keep_working() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_calls() {
-    let server = TestServer::start(echo_server(EchoService::default())).await;
+    let service = EchoService::default();
+    let server = TestServer::start(echo_server(service.clone())).await;
     let url = server.url();
     let client = EchoClient::connect(&url).await.unwrap();
     let mut slow = req("in flight");
@@ -176,7 +177,7 @@ async fn graceful_shutdown_finishes_in_flight_calls() {
         let client = client.clone();
         async move { client.unary(slow).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    service.observed.wait_for_started(1).await;
     let started = Instant::now();
     server.stop().await;
     // stop() returned only after the call finished, and the call succeeded.
@@ -199,7 +200,7 @@ async fn shutdown_grace_period_cancels_stuck_calls() {
         let client = client.clone();
         async move { client.wait_for_cancel(req("stuck")).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    service.observed.wait_for_started(1).await;
     let started = Instant::now();
     server.stop().await;
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rgrpc::Code;
 use rgrpc::server::TowerRequest;
@@ -21,13 +20,15 @@ fn req(message: &str, delay_ms: u32) -> EchoRequest {
 #[tokio::test]
 async fn load_shedding_over_a_concurrency_limit_answers_unavailable() {
     let layers = ServiceBuilder::new().load_shed().concurrency_limit(1);
-    let server = TestServer::start(echo_server(EchoService::default()).layer(layers)).await;
+    let service = EchoService::default();
+    let server = TestServer::start(echo_server(service.clone()).layer(layers)).await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
     let slow = tokio::spawn({
         let client = client.clone();
         async move { client.unary(req("slow", 500)).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The slow call holds the one slot once its handler runs.
+    service.observed.wait_for_started(1).await;
     let status = client.unary(req("shed", 0)).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status}");
     assert!(status.message().contains("overloaded"), "{status}");
