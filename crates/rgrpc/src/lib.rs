@@ -82,6 +82,9 @@ pub use metadata::MetadataMap;
 pub use server::{Request, Response, ResponseStream, Server, StreamSender};
 pub use status::{Code, Status};
 pub use streaming::Streaming;
+/// A call's cancellation, shared between tasks: a handler's [`server::Context`] hands one out, and
+/// a client [`client::Request`] takes one to end its call on demand (tokio-util's type).
+pub use tokio_util::sync::CancellationToken;
 #[cfg(feature = "tls")]
 pub use transport::tls::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 

@@ -59,6 +59,8 @@ pub(crate) enum PendingHead {
 pub(crate) struct ClientSide {
     /// The call's deadline.
     pub(crate) deadline: Option<Pin<Box<Sleep>>>,
+    /// The call's cancellation token, waited on.
+    pub(crate) cancel: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     /// The task sending the request stream, stopped when the response stream is dropped.
     pub(crate) sender: Option<tokio::task::JoinHandle<()>>,
     /// An error the request sender hit, which explains a reset the reader then sees.
@@ -166,6 +168,14 @@ impl<T> Streaming<T> {
         self.trailers.as_ref()
     }
 
+    /// True once the call's cancellation token (client side) has been cancelled.
+    fn cancelled(&mut self, cx: &mut Context<'_>) -> bool {
+        self.client
+            .as_mut()
+            .and_then(|c| c.cancel.as_mut())
+            .is_some_and(|wait| wait.as_mut().poll(cx).is_ready())
+    }
+
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
         self.state = State::Done;
         if let Some(client) = &mut self.client
@@ -203,6 +213,11 @@ impl<T: prost::Message + Default> Streaming<T> {
     }
 
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        if self.head.is_some() && self.cancelled(cx) {
+            self.head = None;
+            self.state = State::Done;
+            return Poll::Ready(Err(crate::client::call::cancelled_by_client()));
+        }
         let Some(head) = self.head.as_mut() else {
             return Poll::Ready(Ok(()));
         };
@@ -213,6 +228,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             self.state = State::Done;
             return Poll::Ready(Err(Status::deadline_exceeded("deadline exceeded")));
         }
+
         let result = match head {
             PendingHead::Stream(response) => match ready!(Pin::new(response).poll(cx)) {
                 Ok(response) => crate::client::call::attempt::read_head(response),
@@ -256,6 +272,12 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         loop {
+            if self.state != State::Done && self.cancelled(cx) {
+                // Letting go of both halves of the stream resets it.
+                self.head = None;
+                self.body = None;
+                return self.fail(crate::client::call::cancelled_by_client());
+            }
             match self.state {
                 State::Done => return Poll::Ready(None),
                 State::Head => {

@@ -29,6 +29,58 @@ async fn wait_for_cancels(service: &EchoService, n: usize) {
 }
 
 #[tokio::test]
+async fn a_cancellation_token_ends_a_call_with_cancelled_on_both_sides() {
+    let service = EchoService::default();
+    let server = TestServer::start(echo_server(service.clone())).await;
+    let client = EchoClient::connect(&server.url()).await.unwrap();
+
+    // A unary call the server holds until it is cancelled.
+    let token = rgrpc::CancellationToken::new();
+    let mut request = Request::new(req("held"));
+    request.set_cancellation_token(token.clone());
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.wait_for_cancel(request).await }
+    });
+    service.observed.wait_for_started(1).await;
+    token.cancel();
+    let status = call.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status}");
+    wait_for_cancels(&service, 1).await;
+
+    // A response stream, cancelled after its first message: the next read says CANCELLED.
+    let token = rgrpc::CancellationToken::new();
+    let mut r = req("s");
+    r.count = 1000;
+    r.delay_ms = 5;
+    let mut request = Request::new(r);
+    request.set_cancellation_token(token.clone());
+    let mut stream = client.server_stream(request).await.unwrap().into_inner();
+    stream.message().await.unwrap().unwrap();
+    token.cancel();
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status}");
+    assert!(stream.message().await.unwrap().is_none());
+
+    // A token cancelled before the call: it never leaves the client.
+    let before = service.observed.started.load(Ordering::SeqCst);
+    let token = rgrpc::CancellationToken::new();
+    token.cancel();
+    let mut request = Request::new(req("never"));
+    request.set_cancellation_token(token);
+    let status = client.unary(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status}");
+    assert_eq!(service.observed.started.load(Ordering::SeqCst), before);
+
+    // The connection still serves other calls.
+    assert_eq!(
+        client.unary(req("after")).await.unwrap().get_ref().message,
+        "after"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn dropping_a_call_cancels_it_on_the_server() {
     let service = EchoService::default();
     let server = TestServer::start(echo_server(service.clone())).await;

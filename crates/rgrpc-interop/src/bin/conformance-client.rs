@@ -4,8 +4,9 @@
 //! for each on stdout (in the order the calls finish, which the suite allows). At the end of
 //! stdin it waits for the calls in flight, then exits.
 //!
-//! A call is cancelled the way Rust code cancels one: by dropping it. The result then records
-//! CANCELLED, as a call cancelled through a cancel handle would report it.
+//! A call the test asks to cancel carries a `CancellationToken` (`Request::set_cancellation_token`),
+//! cancelled at the point the test names while the program goes on as if nothing happened, so
+//! that the call's own reads report the cancellation.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,41 @@ enum Cancel {
     AfterResponses(usize),
 }
 
+/// Cancels the call's token at the point the test names.
+#[derive(Clone)]
+struct Canceller {
+    when: Cancel,
+    token: rgrpc::CancellationToken,
+}
+
+impl Canceller {
+    /// Just before the client says it has sent everything.
+    fn before_close(&self) {
+        if self.when == Cancel::BeforeCloseSend {
+            self.token.cancel();
+        }
+    }
+
+    /// Just after the client said it has sent everything: after the test's delay, in the
+    /// background.
+    fn after_close(&self) {
+        if let Cancel::AfterCloseSend(after) = self.when {
+            let token = self.token.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                token.cancel();
+            });
+        }
+    }
+
+    /// After `received` responses have arrived.
+    fn after_responses(&self, received: usize) {
+        if self.when == Cancel::AfterResponses(received) {
+            self.token.cancel();
+        }
+    }
+}
+
 /// What the call showed, as the suite's result records it.
 #[derive(Default)]
 struct Seen {
@@ -69,10 +105,6 @@ impl Seen {
             feedback: Vec::new(),
         }
     }
-}
-
-fn cancelled() -> Status {
-    Status::cancelled("the client cancelled the call")
 }
 
 fn main() {
@@ -162,9 +194,15 @@ fn channel(request: &ClientCompatRequest) -> Result<Channel, String> {
     builder.connect_lazy().map_err(|e| e.to_string())
 }
 
-/// The request the test describes around `message`: its headers and its timeout.
-fn request<T>(message: T, test: &ClientCompatRequest) -> Result<Request<T>, String> {
+/// The request the test describes around `message`: its headers, its timeout and the token
+/// that cancels it.
+fn request<T>(
+    message: T,
+    test: &ClientCompatRequest,
+    cancel: &Canceller,
+) -> Result<Request<T>, String> {
     let mut request = Request::new(message);
+    request.set_cancellation_token(cancel.token.clone());
     add_headers(request.metadata_mut(), &test.request_headers)?;
     if let Some(ms) = test.timeout_ms {
         request.set_timeout(Duration::from_millis(u64::from(ms)));
@@ -214,6 +252,10 @@ async fn call(test: ClientCompatRequest) -> Result<Seen, String> {
         }
         Some(CancelTiming::AfterNumResponses(n)) => Cancel::AfterResponses(*n as usize),
     };
+    let cancel = Canceller {
+        when: cancel,
+        token: rgrpc::CancellationToken::new(),
+    };
     let channel = channel(&test)?;
     let method = test.method.clone().unwrap_or_default();
     let path = |name: &'static str| PathAndQuery::from_static(name);
@@ -222,33 +264,33 @@ async fn call(test: ClientCompatRequest) -> Result<Seen, String> {
             let message = single::<UnaryRequest>(&test, "UnaryRequest")?;
             let call = channel.unary::<_, UnaryResponse>(
                 path("/connectrpc.conformance.v1.ConformanceService/Unary"),
-                request(message, &test)?,
+                request(message, &test, &cancel)?,
             );
-            Ok(one_response(call, cancel, |r| r.payload).await)
+            Ok(one_response(call, &cancel, |r| r.payload).await)
         }
         ("IdempotentUnary", StreamType::Unary) => {
             let message = single::<IdempotentUnaryRequest>(&test, "IdempotentUnaryRequest")?;
             let call = channel.unary::<_, IdempotentUnaryResponse>(
                 path("/connectrpc.conformance.v1.ConformanceService/IdempotentUnary"),
-                request(message, &test)?,
+                request(message, &test, &cancel)?,
             );
-            Ok(one_response(call, cancel, |r| r.payload).await)
+            Ok(one_response(call, &cancel, |r| r.payload).await)
         }
         ("Unimplemented", StreamType::Unary) => {
             let message = single::<UnimplementedRequest>(&test, "UnimplementedRequest")?;
             let call = channel.unary::<_, UnimplementedResponse>(
                 path("/connectrpc.conformance.v1.ConformanceService/Unimplemented"),
-                request(message, &test)?,
+                request(message, &test, &cancel)?,
             );
-            Ok(one_response(call, cancel, |_| None).await)
+            Ok(one_response(call, &cancel, |_| None).await)
         }
-        ("ClientStream", StreamType::ClientStream) => client_stream(&channel, &test, cancel).await,
-        ("ServerStream", StreamType::ServerStream) => server_stream(&channel, &test, cancel).await,
+        ("ClientStream", StreamType::ClientStream) => client_stream(&channel, &test, &cancel).await,
+        ("ServerStream", StreamType::ServerStream) => server_stream(&channel, &test, &cancel).await,
         ("BidiStream", StreamType::HalfDuplexBidiStream) => {
-            bidi(&channel, &test, cancel, false).await
+            bidi(&channel, &test, &cancel, false).await
         }
         ("BidiStream", StreamType::FullDuplexBidiStream) => {
-            bidi(&channel, &test, cancel, true).await
+            bidi(&channel, &test, &cancel, true).await
         }
         (method, stream_type) => Err(format!(
             "no method {method:?} of stream type {stream_type:?} in {SERVICE}"
@@ -256,22 +298,22 @@ async fn call(test: ClientCompatRequest) -> Result<Seen, String> {
     }
 }
 
-/// Waits for a call with one response, cancelling it (by dropping it) when the test says.
+/// Waits for a call with one response (its request already complete), cancelling it where the
+/// test says.
 async fn one_response<R>(
     call: impl Future<Output = Result<rgrpc::client::Response<R>, Status>>,
-    cancel: Cancel,
+    cancel: &Canceller,
     payload: impl Fn(R) -> Option<ConformancePayload>,
 ) -> Seen {
-    let result = match cancel {
-        Cancel::Never => call.await,
-        // The request is written as soon as the call starts: cancelling before the end of the
-        // request stream is cancelling at once.
-        Cancel::BeforeCloseSend | Cancel::AfterResponses(0) => Err(cancelled()),
-        Cancel::AfterCloseSend(after) => tokio::time::timeout(after, call)
-            .await
-            .unwrap_or_else(|_| Err(cancelled())),
-        Cancel::AfterResponses(_) => call.await,
-    };
+    cancel.before_close();
+    cancel.after_close();
+    seen_of(call.await, payload)
+}
+
+fn seen_of<R>(
+    result: Result<rgrpc::client::Response<R>, Status>,
+    payload: impl Fn(R) -> Option<ConformancePayload>,
+) -> Seen {
     let mut seen = Seen::default();
     match result {
         Ok(response) => {
@@ -307,13 +349,13 @@ async fn send_all<M>(
 async fn client_stream(
     channel: &Channel,
     test: &ClientCompatRequest,
-    cancel: Cancel,
+    cancel: &Canceller,
 ) -> Result<Seen, String> {
     let messages = messages::<ClientStreamRequest>(test, "ClientStreamRequest")?;
     let (tx, rx) = rgrpc::stream::channel(1);
     let call = {
         let channel = channel.clone();
-        let request = request(rx, test)?;
+        let request = request(rx, test, cancel)?;
         // The call runs on its own, so that it opens and reads while this task sends.
         tokio::spawn(async move {
             channel
@@ -327,38 +369,27 @@ async fn client_stream(
         })
     };
     let unsent = send_all(&tx, messages, test).await;
-    let mut call = call;
-    if cancel == Cancel::BeforeCloseSend {
-        call.abort();
-    }
+    cancel.before_close();
     drop(tx);
-    if let Cancel::AfterCloseSend(after) = cancel
-        && tokio::time::timeout(after, &mut call).await.is_err()
-    {
-        call.abort();
-    }
-    let result = match call.await {
-        Ok(result) => result,
-        Err(e) if e.is_cancelled() => Err(cancelled()),
-        Err(e) => Err(Status::unknown(format!("the call panicked: {e}"))),
-    };
-    let mut seen = one_response(std::future::ready(result), Cancel::Never, |r| r.payload).await;
+    cancel.after_close();
+    let result = call
+        .await
+        .unwrap_or_else(|e| Err(Status::unknown(format!("the call panicked: {e}"))));
+    let mut seen = seen_of(result, |r| r.payload);
     seen.unsent = unsent;
     Ok(seen)
 }
 
-/// Reads the responses of a stream into `seen` until it ends, fails, or the test's cancel
-/// point is reached.
+/// Reads the responses of a stream into `seen` until it ends or fails, cancelling where the test
+/// says (the read after that reports it).
 async fn receive<R: Message + Default>(
     stream: &mut Streaming<R>,
     seen: &mut Seen,
-    cancel: Cancel,
+    cancel: &Canceller,
     payload: impl Fn(R) -> Option<ConformancePayload>,
 ) -> Result<(), Status> {
     loop {
-        if cancel == Cancel::AfterResponses(seen.payloads.len()) {
-            return Err(cancelled());
-        }
+        cancel.after_responses(seen.payloads.len());
         match stream.message().await? {
             Some(message) => seen.payloads.push(payload(message).unwrap_or_default()),
             None => return Ok(()),
@@ -396,38 +427,25 @@ async fn finish<R: Message + Default>(
 async fn server_stream(
     channel: &Channel,
     test: &ClientCompatRequest,
-    cancel: Cancel,
+    cancel: &Canceller,
 ) -> Result<Seen, String> {
     let message = single::<ServerStreamRequest>(test, "ServerStreamRequest")?;
     let call = channel.server_streaming::<_, ServerStreamResponse>(
         PathAndQuery::from_static("/connectrpc.conformance.v1.ConformanceService/ServerStream"),
-        request(message, test)?,
+        request(message, test, cancel)?,
     );
     let mut seen = Seen::default();
-    let response = match cancel {
-        Cancel::BeforeCloseSend => Err(cancelled()),
-        Cancel::AfterCloseSend(after) => tokio::time::timeout(after, call)
-            .await
-            .unwrap_or_else(|_| Err(cancelled())),
-        _ => call.await,
-    };
-    let response = match response {
-        Ok(response) => response,
+    // The one request goes out whole: the request side is closed as the call starts.
+    cancel.before_close();
+    cancel.after_close();
+    let (headers, mut stream, _) = match call.await {
+        Ok(response) => response.into_parts(),
         Err(status) => {
             seen.failed(&status);
             return Ok(seen);
         }
     };
-    let (headers, mut stream, _) = response.into_parts();
-    let payload = |r: ServerStreamResponse| r.payload;
-    let result = match cancel {
-        Cancel::AfterCloseSend(after) => {
-            tokio::time::timeout(after, receive(&mut stream, &mut seen, cancel, payload))
-                .await
-                .unwrap_or_else(|_| Err(cancelled()))
-        }
-        _ => receive(&mut stream, &mut seen, cancel, payload).await,
-    };
+    let result = receive(&mut stream, &mut seen, cancel, |r| r.payload).await;
     finish(&mut stream, &mut seen, result, Some(&headers)).await;
     Ok(seen)
 }
@@ -435,7 +453,7 @@ async fn server_stream(
 async fn bidi(
     channel: &Channel,
     test: &ClientCompatRequest,
-    cancel: Cancel,
+    cancel: &Canceller,
     full_duplex: bool,
 ) -> Result<Seen, String> {
     let messages = messages::<BidiStreamRequest>(test, "BidiStreamRequest")?;
@@ -444,7 +462,7 @@ async fn bidi(
     let response = channel
         .streaming::<_, BidiStreamRequest, BidiStreamResponse>(
             PathAndQuery::from_static("/connectrpc.conformance.v1.ConformanceService/BidiStream"),
-            request(rx, test)?,
+            request(rx, test, cancel)?,
         )
         .await;
     let mut stream = match response {
@@ -459,16 +477,11 @@ async fn bidi(
         // One request, then one response, in turn.
         let total = messages.len();
         for (i, message) in messages.into_iter().enumerate() {
-            seen.unsent = send_all(&tx, vec![message], test).await;
-            if seen.unsent > 0 {
+            if send_all(&tx, vec![message], test).await > 0 {
                 seen.unsent = total - i;
                 break;
             }
-            if cancel == Cancel::AfterResponses(seen.payloads.len()) {
-                seen.unsent = total - i - 1;
-                finish(&mut stream, &mut seen, Err(cancelled()), None).await;
-                return Ok(seen);
-            }
+            cancel.after_responses(seen.payloads.len());
             match stream.message().await {
                 Ok(Some(message)) => seen.payloads.push(payload(message).unwrap_or_default()),
                 Ok(None) => {
@@ -485,20 +498,10 @@ async fn bidi(
     } else {
         seen.unsent = send_all(&tx, messages, test).await;
     }
-    if cancel == Cancel::BeforeCloseSend {
-        drop(tx);
-        finish(&mut stream, &mut seen, Err(cancelled()), None).await;
-        return Ok(seen);
-    }
+    cancel.before_close();
     drop(tx);
-    let result = match cancel {
-        Cancel::AfterCloseSend(after) => {
-            tokio::time::timeout(after, receive(&mut stream, &mut seen, cancel, payload))
-                .await
-                .unwrap_or_else(|_| Err(cancelled()))
-        }
-        _ => receive(&mut stream, &mut seen, cancel, payload).await,
-    };
+    cancel.after_close();
+    let result = receive(&mut stream, &mut seen, cancel, payload).await;
     finish(&mut stream, &mut seen, result, None).await;
     Ok(seen)
 }

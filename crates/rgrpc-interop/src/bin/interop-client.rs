@@ -91,27 +91,6 @@ fn body_len(p: &Option<pb::Payload>) -> usize {
     p.as_ref().map(|p| p.body.len()).unwrap_or(0)
 }
 
-/// A request stream fed by the test, one message at a time.
-fn channel_stream<T: Send + 'static>() -> (
-    tokio::sync::mpsc::Sender<T>,
-    impl rgrpc::stream::Stream<Item = T> + Send + 'static,
-) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<T>(1);
-    (tx, Receiver(rx))
-}
-
-struct Receiver<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> rgrpc::stream::Stream for Receiver<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
-}
-
 /// What a case may need besides the channel: the flags, and new channels (channel_soak).
 struct Setup<'a> {
     flags: &'a Flags,
@@ -452,7 +431,7 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
             )
         }
         "ping_pong" => {
-            let (tx, requests) = channel_stream();
+            let (tx, requests) = rgrpc::stream::channel(1);
             let mut responses = client
                 .full_duplex_call(requests)
                 .await
@@ -488,7 +467,7 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
             )
         }
         "timeout_on_sleeping_server" => {
-            let (tx, requests) = channel_stream();
+            let (tx, requests) = rgrpc::stream::channel(1);
             let mut request = Request::new(requests);
             request.set_timeout(Duration::from_millis(1));
             let outcome = match client.full_duplex_call(request).await {
@@ -512,18 +491,28 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
             }
         }
         "cancel_after_begin" => {
-            // Start a client stream, send nothing, and cancel: dropping the call is cancelling.
-            let (_tx, requests) = channel_stream::<StreamingInputCallRequest>();
-            let call = client.streaming_input_call(requests);
-            match tokio::time::timeout(Duration::from_millis(200), call).await {
-                Err(_) => Ok(()), // cancelled while still open: the status is CANCELLED
-                Ok(r) => Err(format!("the call ended before it was cancelled: {r:?}")),
+            // Start a client stream, send nothing, cancel: the call must end with CANCELLED.
+            let (_tx, requests) = rgrpc::stream::channel::<StreamingInputCallRequest>(1);
+            let token = rgrpc::CancellationToken::new();
+            let mut request = Request::new(requests);
+            request.set_cancellation_token(token.clone());
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                token.cancel();
+            };
+            let (result, ()) = tokio::join!(client.streaming_input_call(request), cancel);
+            match result {
+                Err(status) if status.code() == Code::Cancelled => Ok(()),
+                other => Err(format!("expected CANCELLED, got {other:?}")),
             }
         }
         "cancel_after_first_response" => {
-            let (tx, requests) = channel_stream();
+            let (tx, requests) = rgrpc::stream::channel(1);
+            let token = rgrpc::CancellationToken::new();
+            let mut request = Request::new(requests);
+            request.set_cancellation_token(token.clone());
             let mut responses = client
-                .full_duplex_call(requests)
+                .full_duplex_call(request)
                 .await
                 .map_err(call_err)?
                 .into_inner();
@@ -536,9 +525,13 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
                 .map_err(call_err)?
                 .ok_or("no response")?;
             ensure(body_len(&m.payload) == 31415, "wrong payload size")?;
-            drop(responses); // cancels the call
-            drop(tx);
-            Ok(())
+            token.cancel();
+            match responses.message().await {
+                Err(status) if status.code() == Code::Cancelled => Ok(()),
+                other => Err(format!(
+                    "expected CANCELLED after cancelling, got {other:?}"
+                )),
+            }
         }
         "custom_metadata" => {
             let initial = ECHO_INITIAL_VALUE;

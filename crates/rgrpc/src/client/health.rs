@@ -121,6 +121,7 @@ async fn watch_once(
     body.send_data(frame, true).map_err(Status::from_h2)?;
     let head = crate::client::call::attempt::read_head(response.await.map_err(Status::from_h2)?)?;
     let side = ClientSide {
+        cancel: None,
         deadline: None,
         sender: None,
         send_error: None,

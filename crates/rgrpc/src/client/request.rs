@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::codec::Encoding;
 use crate::metadata::MetadataMap;
 
@@ -26,6 +28,7 @@ pub struct Request<T> {
     wait_for_ready: Option<bool>,
     compression: Option<Encoding>,
     bearer: Option<String>,
+    cancel: Option<CancellationToken>,
 }
 
 impl<T> Request<T> {
@@ -38,6 +41,7 @@ impl<T> Request<T> {
             wait_for_ready: None,
             compression: None,
             bearer: None,
+            cancel: None,
         }
     }
 
@@ -100,6 +104,23 @@ impl<T> Request<T> {
         self.bearer.take()
     }
 
+    /// Cancels the call when `token` is cancelled: the stream is reset (RST_STREAM `CANCEL`, which
+    /// the server sees as a cancellation) and the call, or its response stream, ends with
+    /// `CANCELLED`. Dropping the call's future or stream cancels it too; a token lets code that
+    /// does not hold the call (another task, a handler whose own call was cancelled) end it.
+    pub fn set_cancellation_token(&mut self, token: CancellationToken) {
+        self.cancel = Some(token);
+    }
+
+    /// The token set with [`Request::set_cancellation_token`].
+    pub fn cancellation_token(&self) -> Option<&CancellationToken> {
+        self.cancel.as_ref()
+    }
+
+    pub(crate) fn take_cancellation_token(&mut self) -> Option<CancellationToken> {
+        self.cancel.take()
+    }
+
     /// Splits into metadata and message (the options are dropped).
     pub fn into_parts(self) -> (MetadataMap, T) {
         (self.metadata, self.message)
@@ -114,6 +135,7 @@ impl<T> Request<T> {
             wait_for_ready: self.wait_for_ready,
             compression: self.compression,
             bearer: self.bearer,
+            cancel: self.cancel,
         }
     }
 }

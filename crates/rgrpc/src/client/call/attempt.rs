@@ -36,6 +36,8 @@ pub(crate) struct CallHead {
     pub(crate) max_recv: usize,
     /// Counts the call as in progress (for the idle timeout) while it lives.
     pub(crate) active: Option<crate::client::control::ActiveCall>,
+    /// Ends the call with CANCELLED when cancelled.
+    pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// How an attempt failed.

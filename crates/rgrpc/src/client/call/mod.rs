@@ -87,18 +87,20 @@ impl Channel {
     {
         let (head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let cancel = head.cancel.clone();
+        let head_cancel = cancel.clone();
         let call = async {
             let response = self.send_message(&head, &message, policy).await?;
             let mut stream = Streaming::client(
                 response.body,
                 head.max_recv,
                 response.encoding,
-                client_side(None, None, response.on_end),
+                client_side(None, None, None, response.on_end),
                 response.trailers_only,
             );
             single_response(response.metadata, &mut stream).await
         };
-        with_deadline(deadline, call).await
+        with_deadline(deadline, head_cancel, call).await
     }
 
     /// Calls a server-streaming method: one request, a stream of responses.
@@ -113,10 +115,12 @@ impl Channel {
     {
         let (mut head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let cancel = head.cancel.clone();
+        let head_cancel = cancel.clone();
         let active = head.active.take();
         let call = async {
             let response = self.send_message(&head, &message, policy).await?;
-            let mut side = client_side(None, deadline, response.on_end);
+            let mut side = client_side(None, deadline, cancel.clone(), response.on_end);
             side.active = active;
             let stream = Streaming::client(
                 response.body,
@@ -131,7 +135,7 @@ impl Channel {
                 MetadataMap::new(),
             ))
         };
-        with_deadline(deadline, call).await
+        with_deadline(deadline, head_cancel, call).await
     }
 
     /// Calls a client-streaming method: a stream of requests, one response.
@@ -147,6 +151,8 @@ impl Channel {
     {
         let (head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let cancel = head.cancel.clone();
+        let head_cancel = cancel.clone();
         let call = async {
             if let Some(retrier) = retrier_for(policy) {
                 let (pump, task) = self.pump(messages, &head);
@@ -157,7 +163,7 @@ impl Channel {
                     error: pump.error.clone(),
                 };
                 let response = response?;
-                let side = client_side(Some(sender), None, response.on_end);
+                let side = client_side(Some(sender), None, None, response.on_end);
                 let mut stream = Streaming::client(
                     response.body,
                     head.max_recv,
@@ -171,11 +177,11 @@ impl Channel {
             let on_end = opened.picked.on_end;
             let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
             let response = opened.response.await;
-            let side = client_side(Some(sender), None, on_end);
+            let side = client_side(Some(sender), None, None, on_end);
             let (metadata, mut stream) = response_stream::<Resp>(response, side, head.max_recv)?;
             single_response(metadata, &mut stream).await
         };
-        with_deadline(deadline, call).await
+        with_deadline(deadline, head_cancel, call).await
     }
 
     /// Calls a bidirectional-streaming method: a stream of requests, a stream of responses.
@@ -191,6 +197,8 @@ impl Channel {
     {
         let (mut head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
+        let cancel = head.cancel.clone();
+        let head_cancel = cancel.clone();
         let active = head.active.take();
         if let Some(retrier) = retrier_for(policy) {
             // The attempts run inside the response stream, until one is committed.
@@ -204,7 +212,7 @@ impl Channel {
             let throttle = self.shared.applied().throttle.clone();
             let attempts =
                 async move { retry_stream(&channel, &head, &pump, retrier, throttle).await };
-            let mut side = client_side(Some(sender), deadline, None);
+            let mut side = client_side(Some(sender), deadline, cancel.clone(), None);
             side.active = active;
             let pending = PendingHead::Retrying(Box::pin(attempts));
             return Ok(Response::streaming(Streaming::client_pending(
@@ -216,13 +224,13 @@ impl Channel {
             let on_end = opened.picked.on_end;
             let sender = spawn_sender(opened.send, messages, head.compression, head.max_send);
             // Return before the response head: a server may wait for our first message first.
-            let mut side = client_side(Some(sender), deadline, on_end);
+            let mut side = client_side(Some(sender), deadline, cancel.clone(), on_end);
             side.active = active;
             let pending = PendingHead::Stream(opened.response);
             let stream = Streaming::client_pending(pending, head.max_recv, side);
             Ok(Response::streaming(stream))
         };
-        with_deadline(deadline, call).await
+        with_deadline(deadline, head_cancel, call).await
     }
 
     /// Splits a request into the head every attempt sends, its message, and the method's retry
@@ -277,6 +285,7 @@ impl Channel {
             .compression()
             .or(config.send_compressed)
             .unwrap_or(Encoding::Identity);
+        let cancel = request.take_cancellation_token();
         let (metadata, message) = request.into_parts();
         let head = CallHead {
             path,
@@ -288,6 +297,7 @@ impl Channel {
             max_send,
             max_recv,
             active: Some(shared.call_started()),
+            cancel,
         };
         Ok((head, message, policy))
     }
@@ -700,6 +710,7 @@ where
 fn client_side(
     sender: Option<Sender>,
     deadline: Option<Instant>,
+    cancel: Option<tokio_util::sync::CancellationToken>,
     on_end: Option<crate::client::balancer::OnEnd>,
 ) -> ClientSide {
     let (task, send_error) = match sender {
@@ -708,6 +719,7 @@ fn client_side(
     };
     ClientSide {
         deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        cancel: cancel.map(|token| Box::pin(token.cancelled_owned())),
         sender: task,
         send_error,
         on_end,
@@ -762,6 +774,32 @@ async fn single_response<T: Message + Default>(
 }
 
 async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    cancel: Option<tokio_util::sync::CancellationToken>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let Some(token) = cancel else {
+        return within_deadline(deadline, call).await;
+    };
+    // Cancellation wins over anything the call could still do; dropping the call resets its
+    // stream.
+    let mut call = std::pin::pin!(within_deadline(deadline, call));
+    let mut cancelled = std::pin::pin!(token.cancelled());
+    poll_fn(|cx| {
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(cancelled_by_client()));
+        }
+        call.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// The status of a call its cancellation token ended.
+pub(crate) fn cancelled_by_client() -> Status {
+    Status::cancelled("the call was cancelled by the client")
+}
+
+async fn within_deadline<T>(
     deadline: Option<Instant>,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
