@@ -407,14 +407,8 @@ async fn finish<R: Message + Default>(
     if seen.headers.is_empty() {
         let headers = match headers {
             Some(h) => Some(h.clone()),
-            // Only if they are already here: a cancelled call must not wait for them. (The
-            // future is polled once before the zero timeout is checked.)
-            None => tokio::time::timeout(Duration::ZERO, stream.headers())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-                .cloned(),
+            // By now the stream has ended, failed or been cancelled, so this does not wait.
+            None => stream.headers().await.ok().flatten().cloned(),
         };
         seen.headers = headers.as_ref().map(headers_of).unwrap_or_default();
     }

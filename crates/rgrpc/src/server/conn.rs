@@ -402,8 +402,7 @@ fn is_grpc_content_type(value: Option<&HeaderValue>) -> bool {
 /// the server speaks). `None` for `application/grpc` and `application/grpc+proto`.
 fn foreign_codec(value: Option<&HeaderValue>) -> Option<String> {
     let v = value?.as_bytes();
-    let rest = &v[b"application/grpc".len()..];
-    let subtype = rest.strip_prefix(b"+")?;
+    let subtype = v.get(b"application/grpc".len()..)?.strip_prefix(b"+")?;
     let subtype = subtype.split(|b| *b == b';').next().unwrap_or_default();
     (!subtype.eq_ignore_ascii_case(b"proto")).then(|| String::from_utf8_lossy(v).into_owned())
 }
