@@ -181,6 +181,49 @@ impl Builder {
     }
 }
 
+/// Runs the whole front end on one in-memory file named `fuzz.proto` (imports from the
+/// well-known types only) and returns the Rust code, or the located error. For the fuzz targets;
+/// not an API.
+#[doc(hidden)]
+pub fn generate_from_source(source: &str) -> Result<String, Error> {
+    struct Memory(String);
+    impl protox::file::FileResolver for Memory {
+        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+            if name == "fuzz.proto" {
+                protox::file::File::from_source(name, &self.0)
+            } else {
+                Err(protox::Error::file_not_found(name))
+            }
+        }
+    }
+    let mut resolver = protox::file::ChainFileResolver::new();
+    resolver.add(Memory(source.to_owned()));
+    resolver.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true).include_source_info(true);
+    compiler
+        .open_file("fuzz.proto")
+        .map_err(Error::from_protox)?;
+    let fds = compiler.file_descriptor_set();
+    let requests = fds
+        .file
+        .into_iter()
+        .map(|file| {
+            (
+                prost_build::Module::from_protobuf_package_name(file.package()),
+                file,
+            )
+        })
+        .collect();
+    let modules = configure()
+        .prost_config()
+        .generate(requests)
+        .map_err(|e| Error::message(format!("code generation failed: {e}")))?;
+    let mut modules: Vec<_> = modules.into_iter().collect();
+    modules.sort();
+    Ok(modules.into_iter().map(|(_, code)| code).collect())
+}
+
 /// Why code generation failed. Its `Display` (and `Debug`, which a failing `build.rs` prints) is
 /// `file:line:column: reason` when the cause is in a `.proto` file.
 pub struct Error {

@@ -66,6 +66,9 @@ mod codec;
 pub mod codegen;
 mod error;
 mod framing;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod http2;
 pub mod metadata;
 pub mod server;

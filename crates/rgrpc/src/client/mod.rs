@@ -22,7 +22,7 @@ mod request;
 pub mod resolver;
 mod rng;
 pub mod service_config;
-mod subchannel;
+pub(crate) mod subchannel;
 pub mod target;
 #[cfg(test)]
 mod testing;
@@ -143,6 +143,8 @@ impl Channel {
             authority: None,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "fuzzing")]
+            custom_connector: None,
         })
     }
 
@@ -175,6 +177,9 @@ pub struct Builder {
     authority: Option<String>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::ClientTlsConfig>,
+    /// Replaces the transport (the fuzz targets' in-memory pipe).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) custom_connector: Option<Arc<dyn subchannel::Connect>>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -450,13 +455,19 @@ impl Builder {
             #[cfg(feature = "tls")]
             tls,
         });
+        #[allow(unused_mut)]
+        let mut connector: Arc<dyn subchannel::Connect> = Arc::new(connector);
+        #[cfg(feature = "fuzzing")]
+        if let Some(custom) = self.custom_connector {
+            connector = custom;
+        }
         let stop = CancellationToken::new();
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let start = control::Start {
             events,
             resolver,
             balancers: self.balancers,
-            connector: Arc::new(connector),
+            connector,
             default_config,
             stop: stop.clone(),
         };

@@ -134,6 +134,22 @@ mod tests {
         out
     }
 
+    /// Found by the framing fuzz target: a stream ending inside a prefix is truncated, whatever
+    /// its first byte holds (the prefix is judged only once it is whole).
+    #[test]
+    fn a_short_prefix_is_truncated_whatever_its_flag() {
+        let mut d = Decoder::new(100);
+        d.push(Bytes::from_static(&[0xff, 0x00]));
+        assert_eq!(d.decode(), Ok(None));
+        assert_eq!(
+            d.finish(),
+            Err(FrameError::Truncated {
+                buffered: 2,
+                expected: HEADER_LEN
+            })
+        );
+    }
+
     fn drain(d: &mut Decoder) -> Vec<Bytes> {
         let mut out = Vec::new();
         while let Some(f) = d.decode().unwrap() {

@@ -280,7 +280,7 @@ fn is_binary_key(key: &str) -> bool {
 }
 
 /// Keys the protocol owns; user metadata may not carry them.
-fn is_reserved(key: &str) -> bool {
+pub(crate) fn is_reserved(key: &str) -> bool {
     key.starts_with(':')
         || key.starts_with("grpc-")
         || matches!(

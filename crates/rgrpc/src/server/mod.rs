@@ -55,6 +55,16 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, method: usize, call: ServerCall) -> BoxFuture<crate::Code>;
 }
 
+/// One connection of a server built by [`Builder::into_shared`], for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn conn_for_fuzzing(
+    io: tokio::io::DuplexStream,
+    shared: Arc<Shared>,
+    draining: tokio::sync::watch::Receiver<bool>,
+) {
+    conn::serve_accepted(io, None, shared, draining).await;
+}
+
 /// Entry point: `Server::builder()`.
 #[derive(Debug)]
 pub struct Server(());
@@ -336,14 +346,11 @@ impl Builder {
         self.run(UnixAccept(listener), signal).await
     }
 
-    async fn run<A: Accept>(
-        self,
-        listener: A,
-        signal: impl Future<Output = ()> + Send,
-    ) -> Result<(), Error> {
+    /// What every connection of this server shares, and the hooks to run at shutdown.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_shared(self) -> Result<(Arc<Shared>, Vec<Box<dyn FnOnce() + Send>>), Error> {
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(|t| t.acceptor()).transpose()?;
-        let on_shutdown = self.on_shutdown;
         let shared = Arc::new(Shared {
             #[cfg(feature = "tls")]
             tls,
@@ -355,6 +362,15 @@ impl Builder {
             #[cfg(feature = "tower")]
             layered: self.layered,
         });
+        Ok((shared, self.on_shutdown))
+    }
+
+    async fn run<A: Accept>(
+        self,
+        listener: A,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let (shared, on_shutdown) = self.into_shared()?;
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
         let slots = shared
             .config
