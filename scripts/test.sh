@@ -101,3 +101,15 @@ step "the interop suite: grpc-go, grpc-java, grpcio, grpc-js and ours, both dire
 step "the Connect conformance suite against our server and our client (tests/conformance/config.yaml; no known failures)"
 "$conformance" --conf tests/conformance/config.yaml --mode server -- target/debug/conformance-server
 "$conformance" --conf tests/conformance/config.yaml --mode client -- target/debug/conformance-client
+
+# The fuzz targets build and run briefly where a nightly toolchain exists (cargo-fuzz needs it);
+# long runs are `fuzz/run.sh SECONDS` by hand.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  step "fuzz targets: build, then 5 seconds each from the committed seeds (fuzz/run.sh)"
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+    cargo install cargo-fuzz --version 0.13.2 --locked
+  fi
+  fuzz/run.sh 5
+else
+  step "fuzz targets skipped: no nightly toolchain"
+fi

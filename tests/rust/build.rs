@@ -5,6 +5,7 @@ fn main() -> Result<(), rgrpc_build::Error> {
             "proto/kitchen.proto",
             "proto/legacy.proto",
             "proto/nopackage.proto",
+            "proto/collisions.proto",
         ],
         &["proto"],
     )

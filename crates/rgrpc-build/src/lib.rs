@@ -13,6 +13,17 @@
 //! and in the crate, `rgrpc::include_proto!("hello");` brings in the package `hello`.
 //!
 //! A bad `.proto` fails the build with `file:line:column: reason`.
+//!
+//! ## Names
+//! For a service `Greeter`, the package module gets the trait `Greeter`, the server wrapper
+//! `GreeterServer`, the clients `GreeterClient` and `GreeterBlockingClient`, and one method per
+//! RPC in snake case, as prost names fields. Every valid `.proto` compiles: a name that is
+//! already taken gets underscores appended until it is free, as prost does for keywords. Taken
+//! means a message or enum of the package (`message GreeterServer` makes the wrapper
+//! `GreeterServer_`), an earlier service's item, another RPC of the same snake-case name
+//! (`GetFoo` and `get_foo` become `get_foo` and `get_foo_`), or, on the clients, one of their own
+//! items: `new`, `connect`, `channel`, and `clone`, `clone_from` and `fmt` of the traits they
+//! derive (`rpc Connect` is `client.connect_(..)`; the trait method stays `connect`).
 
 #![deny(missing_docs)]
 
@@ -154,19 +165,21 @@ impl Builder {
             std::fs::write(path, fds.encode_to_vec())
                 .map_err(|e| Error::message(format!("cannot write {}: {e}", path.display())))?;
         }
-        self.prost_config()
+        self.prost_config(&fds.file)
             .out_dir(&out_dir)
             .compile_fds(fds)
             .map_err(|e| Error::message(format!("code generation failed: {e}")))
     }
 
-    /// The prost-build configuration with our service generator; also used by the protoc plugin.
+    /// The prost-build configuration with our service generator for `files` (every file that
+    /// will be generated, so that names are chosen per package); also used by the protoc plugin.
     #[doc(hidden)]
-    pub fn prost_config(&self) -> prost_build::Config {
+    pub fn prost_config(&self, files: &[prost_types::FileDescriptorProto]) -> prost_build::Config {
         let mut config = prost_build::Config::new();
         config.service_generator(Box::new(service::Generator {
             server: self.server,
             client: self.client,
+            names: service::choose_names(files),
         }));
         for (path, attr) in &self.type_attributes {
             config.type_attribute(path, attr);
@@ -205,6 +218,7 @@ pub fn generate_from_source(source: &str) -> Result<String, Error> {
         .open_file("fuzz.proto")
         .map_err(Error::from_protox)?;
     let fds = compiler.file_descriptor_set();
+    let mut config = configure().prost_config(&fds.file);
     let requests = fds
         .file
         .into_iter()
@@ -215,8 +229,7 @@ pub fn generate_from_source(source: &str) -> Result<String, Error> {
             )
         })
         .collect();
-    let modules = configure()
-        .prost_config()
+    let modules = config
         .generate(requests)
         .map_err(|e| Error::message(format!("code generation failed: {e}")))?;
     let mut modules: Vec<_> = modules.into_iter().collect();

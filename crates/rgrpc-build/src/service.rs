@@ -4,26 +4,153 @@
 //! Generated code names the runtime only through `::rgrpc::codegen`, so the runtime's public API
 //! can change without breaking it.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use heck::ToUpperCamelCase as _;
 use prost_build::{Comments, Method, Service, ServiceGenerator};
+use prost_types::FileDescriptorProto;
 
 /// Writes service code next to the messages `prost-build` writes.
 #[derive(Debug, Clone)]
 pub(crate) struct Generator {
     pub(crate) server: bool,
     pub(crate) client: bool,
+    /// The Rust names of each service's types, by package and proto service name.
+    pub(crate) names: HashMap<(String, String), TypeNames>,
 }
 
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
+        let key = (service.package.clone(), service.proto_name.clone());
+        let types = self.names.remove(&key).unwrap_or_else(|| TypeNames {
+            service: service.name.clone(),
+            server: format!("{}Server", service.name),
+            client: format!("{}Client", service.name),
+            blocking: format!("{}BlockingClient", service.name),
+        });
+        let names = Names::new(types, &service);
         if self.server {
-            server(&service, buf);
+            server(&service, &names, buf);
         }
         if self.client {
-            client(&service, buf);
+            client(&service, &names, buf);
         }
     }
+}
+
+/// What one service's generated items are called. Every name is the obvious one (`Greeter`,
+/// `GreeterServer`, `GreeterClient`, `GreeterBlockingClient`, one method per RPC in snake case)
+/// unless a message, an enum, another service's item or a name the generated type already has
+/// takes it; then underscores are appended until it is free, as prost does for keywords.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    service: String,
+    server: String,
+    client: String,
+    blocking: String,
+    /// Trait method per RPC, in order.
+    trait_methods: Vec<String>,
+    /// Client method per RPC, in order (the same in the blocking client).
+    client_methods: Vec<String>,
+}
+
+/// The names of a service's types, chosen for its whole package.
+#[derive(Debug, Clone)]
+pub(crate) struct TypeNames {
+    service: String,
+    server: String,
+    client: String,
+    blocking: String,
+}
+
+/// What the generated clients define themselves, and what the traits they derive bring
+/// (`Clone`, `Debug`); an RPC method of the same name would hide or clash with them.
+const CLIENT_OWN: &[&str] = &["new", "connect", "channel", "clone", "clone_from", "fmt"];
+
+/// `name`, or `name_`, `name__`… whichever `taken` does not hold; it is then taken.
+fn claim(name: &str, taken: &mut HashSet<String>) -> String {
+    let mut name = name.to_owned();
+    while taken.contains(&name) {
+        name.push('_');
+    }
+    taken.insert(name.clone());
+    name
+}
+
+impl Names {
+    fn new(types: TypeNames, service: &Service) -> Names {
+        // Two RPCs may share a snake-case name (`GetFoo` and `get_foo`).
+        let mut seen = HashSet::new();
+        let trait_methods = service
+            .methods
+            .iter()
+            .map(|m| claim(&m.name, &mut seen))
+            .collect();
+        let mut seen = CLIENT_OWN.iter().map(|s| (*s).to_owned()).collect();
+        let client_methods = service
+            .methods
+            .iter()
+            .map(|m| claim(&m.name, &mut seen))
+            .collect();
+        Names {
+            service: types.service,
+            server: types.server,
+            client: types.client,
+            blocking: types.blocking,
+            trait_methods,
+            client_methods,
+        }
+    }
+}
+
+/// prost's name for a message, enum or service: upper camel case, `Self` suffixed.
+fn rust_type_name(proto: &str) -> String {
+    let name = proto.to_upper_camel_case();
+    if name == "Self" {
+        format!("{name}_")
+    } else {
+        name
+    }
+}
+
+/// Chooses the type names of every service in `files`, given the messages and enums each
+/// package module holds.
+pub(crate) fn choose_names(files: &[FileDescriptorProto]) -> HashMap<(String, String), TypeNames> {
+    let mut taken: HashMap<&str, HashSet<String>> = HashMap::new();
+    for file in files {
+        let names = taken.entry(file.package()).or_default();
+        let types = file.message_type.iter().map(|m| m.name());
+        for name in types.chain(file.enum_type.iter().map(|e| e.name())) {
+            names.insert(rust_type_name(name));
+        }
+    }
+    // Traits first (each service's own name, unless a type has it), so that a service called
+    // `GreeterClient` keeps its name and `Greeter`'s client moves aside.
+    let mut traits = HashMap::new();
+    for file in files {
+        let names = taken.entry(file.package()).or_default();
+        for s in &file.service {
+            let name = claim(&rust_type_name(s.name()), names);
+            traits.insert((file.package().to_owned(), s.name().to_owned()), name);
+        }
+    }
+    let mut chosen = HashMap::new();
+    for file in files {
+        let names = taken.entry(file.package()).or_default();
+        for s in &file.service {
+            let key = (file.package().to_owned(), s.name().to_owned());
+            let base = rust_type_name(s.name());
+            let types = TypeNames {
+                service: traits[&key].clone(),
+                server: claim(&format!("{base}Server"), names),
+                client: claim(&format!("{base}Client"), names),
+                blocking: claim(&format!("{base}BlockingClient"), names),
+            };
+            chosen.insert(key, types);
+        }
+    }
+    chosen
 }
 
 /// `/package.Service/Method`, or `/Service/Method` without a package.
@@ -77,9 +204,9 @@ fn response_type(method: &Method) -> String {
     }
 }
 
-fn server(service: &Service, buf: &mut String) {
-    let name = &service.name;
-    let server = format!("{name}Server");
+fn server(service: &Service, names: &Names, buf: &mut String) {
+    let name = &names.service;
+    let server = &names.server;
     let full = full_name(service);
 
     // The trait users implement.
@@ -95,9 +222,10 @@ fn server(service: &Service, buf: &mut String) {
     }
     let _ = writeln!(
         buf,
-        "pub trait {name}: ::core::marker::Send + ::core::marker::Sync + 'static {{"
+        // An RPC may be called `New` or `FromX`, which clippy expects to take no `self`.
+        "#[allow(clippy::wrong_self_convention)]\npub trait {name}: ::core::marker::Send + ::core::marker::Sync + 'static {{"
     );
-    for method in &service.methods {
+    for (method, method_name) in service.methods.iter().zip(&names.trait_methods) {
         docs(&method.comments, "    ", buf);
         if method.comments.leading.is_empty() {
             doc(
@@ -109,7 +237,7 @@ fn server(service: &Service, buf: &mut String) {
         let _ = writeln!(
             buf,
             "    fn {}(&self, request: {}) -> impl ::core::future::Future<Output = ::core::result::Result<{}, {C}::Status>> + ::core::marker::Send;",
-            method.name,
+            method_name,
             request_type(method),
             response_type(method),
         );
@@ -171,7 +299,7 @@ impl<T> ::core::fmt::Debug for {server}<T> {{
         match method {{"#,
         methods.join(", ")
     );
-    for (i, method) in service.methods.iter().enumerate() {
+    for (i, (method, method_name)) in service.methods.iter().zip(&names.trait_methods).enumerate() {
         let kind = match (method.client_streaming, method.server_streaming) {
             (false, false) => "unary",
             (false, true) => "server_streaming",
@@ -180,9 +308,10 @@ impl<T> ::core::fmt::Debug for {server}<T> {{
         };
         let _ = writeln!(
             buf,
-            "            {i} => ::std::boxed::Box::pin({C}::{kind}(call, move |request: {}| async move {{ inner.{}(request).await }})),",
+            // Called through the trait: the implementing type may have a method of the same name
+            // (an RPC called `Clone`, say).
+            "            {i} => ::std::boxed::Box::pin({C}::{kind}(call, move |request: {}| async move {{ <T as {name}>::{method_name}(&*inner, request).await }})),",
             request_type(method),
-            method.name
         );
     }
     let _ = writeln!(
@@ -191,8 +320,8 @@ impl<T> ::core::fmt::Debug for {server}<T> {{
     );
 }
 
-fn client(service: &Service, buf: &mut String) {
-    let client = format!("{}Client", service.name);
+fn client(service: &Service, names: &Names, buf: &mut String) {
+    let client = &names.client;
     let full = full_name(service);
     doc(
         &format!(" A client for `{full}`. Cheap to clone; clones share one connection."),
@@ -205,7 +334,7 @@ fn client(service: &Service, buf: &mut String) {
 pub struct {client} {{
     channel: {C}::Channel,
 }}
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl {client} {{
     /// Connects to `target`, such as `http://localhost:50051`.
     pub async fn connect(target: &str) -> ::core::result::Result<Self, {C}::Error> {{
@@ -220,7 +349,7 @@ impl {client} {{
         &self.channel
     }}"#
     );
-    for method in &service.methods {
+    for (method, name) in service.methods.iter().zip(&names.client_methods) {
         docs(&method.comments, "    ", buf);
         if method.comments.leading.is_empty() {
             doc(&format!(" Calls `{}`.", path(service, method)), "    ", buf);
@@ -249,12 +378,11 @@ impl {client} {{
         let path = {C}::PathAndQuery::from_static({path:?});
         self.channel.{call}(path, {C}::{into}(request)).await
     }}"#,
-            name = method.name,
             path = path(service, method),
         );
     }
     buf.push_str("}\n");
-    blocking_client(service, buf);
+    blocking_client(service, names, buf);
 }
 
 /// What a client method accepts: a message or a request wrapping one, or for a client-streaming
@@ -272,9 +400,9 @@ fn client_request(method: &Method) -> String {
 
 /// The same client for synchronous code: each method blocks until its call completes, and
 /// response streams are iterators.
-fn blocking_client(service: &Service, buf: &mut String) {
-    let client = format!("{}Client", service.name);
-    let blocking = format!("{}BlockingClient", service.name);
+fn blocking_client(service: &Service, names: &Names, buf: &mut String) {
+    let client = &names.client;
+    let blocking = &names.blocking;
     let full = full_name(service);
     doc(
         &format!(
@@ -290,7 +418,7 @@ fn blocking_client(service: &Service, buf: &mut String) {
 pub struct {blocking} {{
     inner: {client},
 }}
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl {blocking} {{
     /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
     pub fn connect(target: &str) -> ::core::result::Result<Self, {C}::Error> {{
@@ -306,7 +434,7 @@ impl {blocking} {{
         self.inner.channel()
     }}"#
     );
-    for method in &service.methods {
+    for (method, name) in service.methods.iter().zip(&names.client_methods) {
         docs(&method.comments, "    ", buf);
         if method.comments.leading.is_empty() {
             doc(
@@ -319,7 +447,6 @@ impl {blocking} {{
             );
         }
         let request = client_request(method);
-        let name = &method.name;
         if method.server_streaming {
             let _ = writeln!(
                 buf,

@@ -27,6 +27,9 @@ pub mod legacy {
 pub mod nopackage {
     rgrpc::include_proto!("_");
 }
+pub mod collide {
+    rgrpc::include_proto!("test.collide");
+}
 
 use echo::{EchoRequest, EchoResponse};
 

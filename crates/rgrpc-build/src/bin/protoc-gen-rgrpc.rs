@@ -58,6 +58,7 @@ fn generate(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
         .filter(|f| request.file_to_generate.iter().any(|g| g == f.name()))
         .map(|f| prost_build::Module::from_protobuf_package_name(f.package()))
         .collect();
+    let mut config = builder.prost_config(&request.proto_file);
     let inputs = request
         .proto_file
         .into_iter()
@@ -68,7 +69,7 @@ fn generate(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
             )
         })
         .collect();
-    let modules = match builder.prost_config().generate(inputs) {
+    let modules = match config.generate(inputs) {
         Ok(modules) => modules,
         Err(err) => return failure(format!("code generation failed: {err}")),
     };
