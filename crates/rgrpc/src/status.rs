@@ -302,9 +302,13 @@ impl Status {
     /// `grpc-status` at all.
     pub(crate) fn from_trailers(headers: &HeaderMap) -> Option<Result<(), Status>> {
         let code = headers.get(GRPC_STATUS)?;
-        let code = match std::str::from_utf8(code.as_bytes())
-            .ok()
-            .and_then(|s| s.parse::<i32>().ok())
+        // 1*DIGIT: `+0` or ` 0`, which a lenient parse would take for OK, are not codes.
+        let digits = code.as_bytes();
+        let numeric =
+            !digits.is_empty() && digits.len() <= 9 && digits.iter().all(u8::is_ascii_digit);
+        let code = match numeric
+            .then(|| std::str::from_utf8(digits).ok()?.parse::<i32>().ok())
+            .flatten()
         {
             Some(n) => Code::from_i32(n),
             None => {
