@@ -350,7 +350,7 @@ impl Connect for Pipe {
         _: &Address,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Connected, crate::Error>> + Send>> {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let settings = self.settings;
+        let settings = self.settings.clone();
         let first = !self.used.swap(true, std::sync::atomic::Ordering::SeqCst);
         if first {
             *self.server.lock().unwrap() = Some(server);

@@ -275,26 +275,29 @@ impl Status {
     /// a refused stream is `UNAVAILABLE` (safe to retry), anything else about the connection is
     /// `UNAVAILABLE`, and a protocol violation is `INTERNAL`.
     pub(crate) fn from_h2(err: h2::Error) -> Status {
-        let status = if let Some(reason) = err.reason() {
-            match reason {
-                h2::Reason::CANCEL => Status::cancelled("stream cancelled by the peer"),
-                h2::Reason::REFUSED_STREAM => Status::unavailable("stream refused by the peer"),
-                h2::Reason::ENHANCE_YOUR_CALM => {
-                    Status::resource_exhausted("peer asked to slow down (ENHANCE_YOUR_CALM)")
+        let status =
+            if let (true, true, Some(reason)) = (err.is_go_away(), err.is_remote(), err.reason()) {
+                // The peer sent the whole connection away (its keepalive policy, its shutdown, its
+                // error): the call may succeed on another one. A GOAWAY of ours, for the peer's
+                // protocol error, is INTERNAL below.
+                Status::unavailable(format!("connection closed by the peer (GOAWAY {reason:?})"))
+            } else if let Some(reason) = err.reason() {
+                match reason {
+                    h2::Reason::CANCEL => Status::cancelled("stream cancelled by the peer"),
+                    h2::Reason::REFUSED_STREAM => Status::unavailable("stream refused by the peer"),
+                    h2::Reason::ENHANCE_YOUR_CALM => {
+                        Status::resource_exhausted("peer asked to slow down (ENHANCE_YOUR_CALM)")
+                    }
+                    h2::Reason::INADEQUATE_SECURITY => {
+                        Status::permission_denied("peer requires better transport security")
+                    }
+                    r => Status::internal(format!("HTTP/2 error from the peer: {r}")),
                 }
-                h2::Reason::INADEQUATE_SECURITY => {
-                    Status::permission_denied("peer requires better transport security")
-                }
-                h2::Reason::NO_ERROR if err.is_go_away() => {
-                    Status::unavailable("connection closed by the peer (GOAWAY)")
-                }
-                r => Status::internal(format!("HTTP/2 error from the peer: {r}")),
-            }
-        } else if err.is_io() {
-            Status::unavailable(format!("connection lost: {err}"))
-        } else {
-            Status::internal(format!("HTTP/2 error: {err}"))
-        };
+            } else if err.is_io() {
+                Status::unavailable(format!("connection lost: {err}"))
+            } else {
+                Status::internal(format!("HTTP/2 error: {err}"))
+            };
         status.with_source(err)
     }
 

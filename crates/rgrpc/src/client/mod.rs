@@ -449,7 +449,9 @@ impl Builder {
                 stream_window: config.stream_window,
                 connection_window: config.connection_window,
                 max_header_list_size: config.max_header_list_size,
-                keepalive: config.keepalive,
+                keepalive: config
+                    .keepalive
+                    .map(crate::http2::handshake::ClientKeepalive::new),
             },
             connect_timeout: config.connect_timeout,
             #[cfg(feature = "tls")]

@@ -16,12 +16,46 @@ use crate::server::ServerConfig;
 const ROUND: usize = 16;
 
 /// What a client announces and assumes on a new connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ClientSettings {
     pub(crate) stream_window: u32,
     pub(crate) connection_window: u32,
     pub(crate) max_header_list_size: u32,
-    pub(crate) keepalive: Option<crate::KeepaliveConfig>,
+    pub(crate) keepalive: Option<std::sync::Arc<ClientKeepalive>>,
+}
+
+/// A channel's keepalive, shared by its connections: the time between PINGs doubles each time a
+/// server sends a connection away for pinging too often (gRFC A8), for the connections made
+/// after that.
+#[derive(Debug)]
+pub(crate) struct ClientKeepalive {
+    time_nanos: std::sync::atomic::AtomicU64,
+    timeout: std::time::Duration,
+}
+
+impl ClientKeepalive {
+    pub(crate) fn new(config: crate::KeepaliveConfig) -> std::sync::Arc<ClientKeepalive> {
+        let nanos = u64::try_from(config.time.as_nanos()).unwrap_or(u64::MAX);
+        std::sync::Arc::new(ClientKeepalive {
+            time_nanos: std::sync::atomic::AtomicU64::new(nanos),
+            timeout: config.timeout,
+        })
+    }
+
+    /// What a new connection uses now.
+    pub(crate) fn config(&self) -> crate::KeepaliveConfig {
+        let nanos = self.time_nanos.load(std::sync::atomic::Ordering::Relaxed);
+        crate::KeepaliveConfig::new(std::time::Duration::from_nanos(nanos), self.timeout)
+    }
+
+    /// The server said `too_many_pings`: twice the time from now on.
+    pub(crate) fn too_many_pings(&self) -> std::time::Duration {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self
+            .time_nanos
+            .fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_mul(2)));
+        self.config().time
+    }
 }
 
 /// The server handshake with the server's limits; the caller bounds it with its timeout.
@@ -87,7 +121,12 @@ where
             .with_source(e)
         })?;
     let (mut ended_tx, ended) = tokio::sync::oneshot::channel();
-    let keepalive = settings.keepalive.zip(h2_conn.ping_pong());
+    let shared_keepalive = settings.keepalive.clone();
+    let keepalive = settings
+        .keepalive
+        .as_ref()
+        .map(|k| k.config())
+        .zip(h2_conn.ping_pong());
     let mut conn = crate::http2::batch::Batched::new(h2_conn, yielded);
     tokio::spawn(async move {
         let alive = async {
@@ -99,7 +138,18 @@ where
         let why = tokio::select! {
             ended = &mut conn => match ended {
                 Ok(()) => "the connection closed".to_owned(),
-                Err(err) => format!("the connection failed: {err}"),
+                Err(err) => {
+                    // GOAWAY ENHANCE_YOUR_CALM: the server's keepalive policy (h2 does not show
+                    // us the debug data, so any such GOAWAY counts as `too_many_pings`).
+                    let calm = err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)
+                        && err.is_go_away()
+                        && err.is_remote();
+                    if let (true, Some(k)) = (calm, &shared_keepalive) {
+                        let time = k.too_many_pings();
+                        tracing::warn!(?time, "server sent GOAWAY ENHANCE_YOUR_CALM (too many pings): keepalive time doubled");
+                    }
+                    format!("the connection failed: {err}")
+                }
             },
             why = alive => why,
             // Nobody listens for the end any more: the connection closes by itself once its

@@ -2,9 +2,7 @@
 //! come back within `timeout`. Used by both roles; the caller drops the connection when
 //! [`Keepalive::run`] returns, which fails its calls with UNAVAILABLE.
 //!
-//! This module sends PINGs; it does not police the peer's. h2 answers PINGs inside the engine and
-//! gives us no hook to count them, so a minimum interval for a client's PINGs (grpc's
-//! `too_many_pings`) is not enforced at this level.
+//! This module sends PINGs; the server polices its clients' PINGs in [`super::enforce`].
 
 use std::time::Duration;
 

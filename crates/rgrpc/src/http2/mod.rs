@@ -6,6 +6,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod body;
+pub(crate) mod enforce;
 pub(crate) mod handshake;
 pub(crate) mod keepalive;
 pub(crate) mod settings;

@@ -16,10 +16,12 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::either::Either;
 
 use super::context::Cancel;
 use super::{CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
+use crate::http2::enforce::{Observer, Watch};
 use crate::metadata::names::GRPC_ACCEPT_ENCODING;
 use crate::metadata::{MetadataMap, parse_timeout};
 use crate::status::Status;
@@ -59,6 +61,14 @@ async fn serve_connection<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &shared.config;
+    // Calls open on this connection, for the idle timeout and the PING policy.
+    let active = Arc::new(AtomicUsize::new(0));
+    let policy = config.ping_policy;
+    let watch = (!policy.is_off()).then(|| Watch::new(policy, active.clone()));
+    let io = match &watch {
+        Some(watch) => Either::Left(Observer::new(io, watch.clone())),
+        None => Either::Right(io),
+    };
     let handshake = crate::http2::handshake::server(io, config);
     let mut conn = match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
@@ -91,10 +101,18 @@ async fn serve_connection<IO>(
         .max_connection_age
         .map(|age| Box::pin(tokio::time::sleep(age)));
     // With the idle timeout: the timeout, its timer, and the calls in flight on this connection.
-    let mut idle_check = config.idle_timeout.map(|idle| {
-        let active = Arc::new(AtomicUsize::new(0));
-        (idle, Box::pin(tokio::time::sleep(idle)), active)
-    });
+    let mut idle_check = config
+        .idle_timeout
+        .map(|idle| (idle, Box::pin(tokio::time::sleep(idle))));
+    let counted = idle_check.is_some() || watch.is_some();
+    let mut enforcing = watch.is_some();
+    let pings = async {
+        match &watch {
+            Some(watch) => watch.tripped().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(pings);
     // On the server's own workers, a connection's calls run in its task: no spawn per call, and
     // the responses that one wake makes ready leave in one write when the connection is polled
     // next (docs/ARCHITECTURE.md has the figures). Each worker is one thread anyway, so spawning
@@ -134,8 +152,14 @@ async fn serve_connection<IO>(
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = fire(idle_check.as_mut().map(|(_, sleep, _)| sleep)), if idle_check.is_some() && !is_draining => {
-                if let Some((idle, sleep, active)) = idle_check.as_mut() {
+            () = &mut pings, if enforcing => {
+                tracing::debug!(?peer, "client PINGs too often; GOAWAY ENHANCE_YOUR_CALM too_many_pings");
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                is_draining = true;
+                enforcing = false;
+            }
+            () = fire(idle_check.as_mut().map(|(_, sleep)| sleep)), if idle_check.is_some() && !is_draining => {
+                if let Some((idle, sleep)) = idle_check.as_mut() {
                     if active.load(Ordering::Acquire) == 0 {
                         tracing::debug!(?peer, "connection idle; sending GOAWAY");
                         conn.graceful_shutdown();
@@ -147,10 +171,10 @@ async fn serve_connection<IO>(
             }
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    let guard = idle_check.as_mut().map(|(idle, sleep, active)| {
+                    if let Some((idle, sleep)) = idle_check.as_mut() {
                         sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
-                        ActiveCall::new(active)
-                    });
+                    }
+                    let guard = counted.then(|| ActiveCall::new(&active));
                     #[cfg(feature = "tower")]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
                     #[cfg(not(feature = "tower"))]

@@ -90,6 +90,7 @@ pub(crate) struct ServerConfig {
     pub(crate) shutdown_grace: Duration,
     pub(crate) send_compressed: Option<Encoding>,
     pub(crate) keepalive: Option<crate::KeepaliveConfig>,
+    pub(crate) ping_policy: crate::http2::enforce::Policy,
     pub(crate) max_connections: Option<usize>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_connection_age: Option<Duration>,
@@ -111,6 +112,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             send_compressed: None,
             keepalive: None,
+            ping_policy: crate::http2::enforce::Policy::default(),
             max_connections: None,
             idle_timeout: None,
             max_connection_age: None,
@@ -234,6 +236,24 @@ impl Builder {
     /// closed, cancelling its calls. Off by default.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
         self.config.keepalive = Some(crate::KeepaliveConfig::new(time, timeout));
+        self
+    }
+
+    /// How often clients may PING (grpc-go's `KeepaliveEnforcementPolicy`; gRFC A8): while calls
+    /// are open, no more often than every `min_time` (default 5 minutes); with none open, as
+    /// often only if `permit_without_stream` (default false), else once per two hours. PINGs
+    /// are forgiven whenever the server sends headers or data. The third PING too early closes
+    /// the connection with GOAWAY `ENHANCE_YOUR_CALM` and the debug data `too_many_pings`, on
+    /// which grpc clients double their keepalive time. `(Duration::ZERO, true)` turns it off.
+    pub fn keepalive_enforcement(
+        mut self,
+        min_time: Duration,
+        permit_without_stream: bool,
+    ) -> Self {
+        self.config.ping_policy = crate::http2::enforce::Policy {
+            min_time,
+            permit_without_stream,
+        };
         self
     }
 
