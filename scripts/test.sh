@@ -55,14 +55,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt_get install -y -qq "${need[@]}" >/dev/null
 fi
 
-step "grpc-go interop programs (pinned in tests/go/go.mod) and our grpc-go retry server"
+step "grpc-go interop programs (pinned in tests/go/go.mod), our grpc-go retry server and PING client"
 go_stamp=target/go-interop/.go.sum.sha256
-want=$(cat tests/go/go.mod tests/go/go.sum tests/go/retryserver/*.go | sha256sum | cut -d' ' -f1)
+want=$(cat tests/go/go.mod tests/go/go.sum tests/go/retryserver/*.go tests/go/pingclient/*.go | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/client ] \
-  || [ ! -x target/go-interop/retryserver ]; then
+  || [ ! -x target/go-interop/retryserver ] || [ ! -x target/go-interop/pingclient ]; then
   mkdir -p target/go-interop
   (cd tests/go && go build -o ../../target/go-interop/ \
-    google.golang.org/grpc/interop/client google.golang.org/grpc/interop/server ./retryserver)
+    google.golang.org/grpc/interop/client google.golang.org/grpc/interop/server ./retryserver \
+    ./pingclient)
   echo "$want" > "$go_stamp"
 fi
 

@@ -5,7 +5,10 @@ module rgrpc.test/gointerop
 
 go 1.24.0
 
-require google.golang.org/grpc v1.76.0
+require (
+	google.golang.org/grpc v1.76.0
+	google.golang.org/protobuf v1.36.6
+)
 
 require (
 	cel.dev/expr v0.24.0 // indirect
@@ -27,5 +30,4 @@ require (
 	golang.org/x/text v0.27.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250804133106-a7a43d27e69b // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20250804133106-a7a43d27e69b // indirect
-	google.golang.org/protobuf v1.36.6 // indirect
 )
