@@ -647,10 +647,14 @@ async fn run(case: &str, channel: &Channel, setup: &Setup<'_>) -> Outcome {
             )
         }
         "very_large_request" => {
-            // As large as the 4 MiB default receive limit allows, with room for the framing.
+            // By default as large as the 4 MiB default receive limit allows, with room for the
+            // framing; --very_large_request_size for a server that takes more.
+            let size = setup
+                .flags
+                .number("very_large_request_size", 4 * 1024 * 1024 - 64)?;
             let req = SimpleRequest {
                 response_size: 10,
-                payload: Some(payload(4 * 1024 * 1024 - 64)),
+                payload: Some(payload(size)),
                 ..Default::default()
             };
             let r = client.unary_call(req).await.map_err(call_err)?;
@@ -714,6 +718,7 @@ async fn main() {
             "soak_request_size",
             "soak_response_size",
             "soak_num_threads",
+            "very_large_request_size",
         ],
     ) {
         Ok(f) => f,

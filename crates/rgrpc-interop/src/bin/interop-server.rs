@@ -267,6 +267,7 @@ async fn main() {
             "tls_key_file",
             "server_id",
             "host",
+            "max_receive_message_size",
         ],
     ) {
         Ok(f) => f,
@@ -282,7 +283,16 @@ async fn main() {
     let service = TestService {
         server_id: flags.get("server_id").unwrap_or("rgrpc").to_owned(),
     };
-    let mut server = Server::builder().add_service(pb::TestServiceServer::new(service));
+    // grpc-java's very_large_request sends 10 MiB, and its own server takes 16 MiB for it.
+    let limit: usize = flags
+        .number("max_receive_message_size", 4 * 1024 * 1024)
+        .unwrap_or_else(|e| {
+            eprintln!("interop-server: {e}");
+            std::process::exit(2);
+        });
+    let mut server = Server::builder()
+        .max_recv_message_size(limit)
+        .add_service(pb::TestServiceServer::new(service));
     if flags.bool("use_tls", false).unwrap_or(true) {
         let (Some(cert), Some(key)) = (flags.get("tls_cert_file"), flags.get("tls_key_file"))
         else {
