@@ -58,6 +58,7 @@ pub mod health_check_response {
     }
 }
 /// The server side of `grpc.health.v1.Health`: implement it, then register `HealthServer::new(..)`.
+#[allow(clippy::wrong_self_convention)]
 pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The current status, or NOT_FOUND for a service the server does not know.
     fn check(
@@ -132,7 +133,7 @@ impl<T: Health> ::rgrpc::codegen::Service for HealthServer<T> {
                     ::rgrpc::codegen::unary(
                         call,
                         move |request: ::rgrpc::codegen::Request<HealthCheckRequest>| async move {
-                            inner.check(request).await
+                            <T as Health>::check(&*inner, request).await
                         },
                     ),
                 )
@@ -142,7 +143,7 @@ impl<T: Health> ::rgrpc::codegen::Service for HealthServer<T> {
                     ::rgrpc::codegen::server_streaming(
                         call,
                         move |request: ::rgrpc::codegen::Request<HealthCheckRequest>| async move {
-                            inner.watch(request).await
+                            <T as Health>::watch(&*inner, request).await
                         },
                     ),
                 )
@@ -156,7 +157,7 @@ impl<T: Health> ::rgrpc::codegen::Service for HealthServer<T> {
 pub struct HealthClient {
     channel: ::rgrpc::codegen::Channel,
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl HealthClient {
     /// Connects to `target`, such as `http://localhost:50051`.
     pub async fn connect(
@@ -212,7 +213,7 @@ impl HealthClient {
 pub struct HealthBlockingClient {
     inner: HealthClient,
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl HealthBlockingClient {
     /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
     pub fn connect(

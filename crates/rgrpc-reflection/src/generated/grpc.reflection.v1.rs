@@ -96,6 +96,7 @@ pub struct ErrorResponse {
     pub error_message: ::prost::alloc::string::String,
 }
 /// The server side of `grpc.reflection.v1.ServerReflection`: implement it, then register `ServerReflectionServer::new(..)`.
+#[allow(clippy::wrong_self_convention)]
 pub trait ServerReflection: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// One stream per client: each request answered in order.
     fn server_reflection_info(
@@ -165,7 +166,13 @@ impl<T: ServerReflection> ::rgrpc::codegen::Service for ServerReflectionServer<T
                             request: ::rgrpc::codegen::Request<
                                 ::rgrpc::codegen::Streaming<ServerReflectionRequest>,
                             >|
-                        async move { inner.server_reflection_info(request).await },
+                        async move {
+                            <T as ServerReflection>::server_reflection_info(
+                                    &*inner,
+                                    request,
+                                )
+                                .await
+                        },
                     ),
                 )
             }
@@ -178,7 +185,7 @@ impl<T: ServerReflection> ::rgrpc::codegen::Service for ServerReflectionServer<T
 pub struct ServerReflectionClient {
     channel: ::rgrpc::codegen::Channel,
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl ServerReflectionClient {
     /// Connects to `target`, such as `http://localhost:50051`.
     pub async fn connect(
@@ -224,7 +231,7 @@ impl ServerReflectionClient {
 pub struct ServerReflectionBlockingClient {
     inner: ServerReflectionClient,
 }
-#[allow(dead_code)]
+#[allow(dead_code, clippy::wrong_self_convention)]
 impl ServerReflectionBlockingClient {
     /// Connects to `target`, such as `http://localhost:50051`, waiting until it is ready.
     pub fn connect(
