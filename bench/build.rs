@@ -8,7 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&theirs)?;
     // Our client too: the scale-out benchmark calls with it.
     rgrpc_build::configure().out_dir(&ours).compile(
-        &["proto/helloworld.proto", "proto/stream.proto"],
+        &[
+            "proto/helloworld.proto",
+            "proto/stream.proto",
+            "proto/soak.proto",
+        ],
         &["proto"],
     )?;
     // tonic's generator, fed by protox too, so no protoc is needed.

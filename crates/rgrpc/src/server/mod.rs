@@ -14,6 +14,7 @@ mod router;
 #[cfg(feature = "tower")]
 mod tower_glue;
 mod workers;
+pub use workers::live_worker_tasks;
 
 pub use call::{ResponseStream, ServerCall, StreamSender};
 pub use context::Context;

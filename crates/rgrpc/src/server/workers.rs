@@ -37,12 +37,32 @@ struct Worker {
 pub(crate) struct Workers {
     workers: Vec<Worker>,
     next: usize,
+    /// This set's entries in [`REGISTRY`].
+    serials: Vec<u64>,
+}
+
+/// Every running worker's runtime, for [`live_tasks`].
+static REGISTRY: std::sync::Mutex<Vec<(u64, tokio::runtime::Handle)>> =
+    std::sync::Mutex::new(Vec::new());
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tasks alive on the workers of every server in this process (its connections, and the tasks
+/// their handlers spawn): what a soak test watches for leaks. Zero for servers on the caller's
+/// runtime (`worker_threads(0)`), whose tasks that runtime's own metrics count.
+pub fn live_worker_tasks() -> usize {
+    REGISTRY
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, h)| h.metrics().num_alive_tasks())
+        .sum()
 }
 
 impl Workers {
     /// Starts `n` (at least 1) worker threads.
     pub(crate) fn start(n: usize) -> Result<Workers, Error> {
         let mut workers = Vec::with_capacity(n.max(1));
+        let mut serials = Vec::with_capacity(n.max(1));
         for index in 0..n.max(1) {
             let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
             let (finished, done) = oneshot::channel();
@@ -52,6 +72,12 @@ impl Workers {
                 .map_err(|e| {
                     Error::new(Kind::Bind, "cannot start a server worker runtime").with_source(e)
                 })?;
+            let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+            REGISTRY
+                .lock()
+                .unwrap()
+                .push((serial, runtime.handle().clone()));
+            serials.push(serial);
             std::thread::Builder::new()
                 .name(format!("rgrpc-server-{index}"))
                 .spawn(move || {
@@ -74,7 +100,11 @@ impl Workers {
                 done,
             });
         }
-        Ok(Workers { workers, next: 0 })
+        Ok(Workers {
+            workers,
+            next: 0,
+            serials,
+        })
     }
 
     /// Hands a connection to the worker with the fewest (ties: the next in turn). `serve` runs
@@ -109,14 +139,23 @@ impl Workers {
     }
 
     /// Closes the queues and waits until every worker thread has finished.
-    pub(crate) async fn stop(self) {
-        let mut done = Vec::with_capacity(self.workers.len());
-        for worker in self.workers {
+    pub(crate) async fn stop(mut self) {
+        self.unregister();
+        let workers = std::mem::take(&mut self.workers);
+        let mut done = Vec::with_capacity(workers.len());
+        for worker in workers {
             drop(worker.jobs);
             done.push(worker.done);
         }
         for d in done {
             let _ = d.await;
+        }
+    }
+
+    fn unregister(&mut self) {
+        let serials = std::mem::take(&mut self.serials);
+        if let Ok(mut registry) = REGISTRY.lock() {
+            registry.retain(|(serial, _)| !serials.contains(serial));
         }
     }
 
@@ -126,6 +165,12 @@ impl Workers {
             .iter()
             .map(|w| w.load.load(Ordering::Relaxed))
             .collect()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 

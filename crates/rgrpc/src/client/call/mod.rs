@@ -325,13 +325,18 @@ impl Channel {
         let mut opened = attempt::open(&self.shared, head, previous).await?;
         // One message, bounded by the send limit, then the end of the request.
         let sent = opened.send.send_data(frame.clone(), true);
+        // h2 refuses data on a stream the server has already ended (it answers a call whose
+        // deadline is past, or one it rejects, without waiting for the request): that answer,
+        // not the refusal, says how the call ended. A reset, a GOAWAY or a lost connection is
+        // the answer itself.
+        let refused_by_h2 = |e: &h2::Error| e.reason().is_none() && !e.is_io();
         let result = match sent {
-            Err(err) => Err(attempt::response_error(
+            Err(err) if !refused_by_h2(&err) => Err(attempt::response_error(
                 err,
                 &opened.picked,
                 &opened.transport,
             )),
-            Ok(()) => match (&mut opened.response).await {
+            _ => match (&mut opened.response).await {
                 Err(err) => Err(attempt::response_error(
                     err,
                     &opened.picked,
