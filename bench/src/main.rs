@@ -65,6 +65,10 @@ async fn serve(kind: &str, port: u16) {
             {
                 builder = builder.worker_threads(n);
             }
+            // RGRPC_PING_POLICY=off: no observer of clients' PINGs, to measure what it costs.
+            if std::env::var("RGRPC_PING_POLICY").as_deref() == Ok("off") {
+                builder = builder.keepalive_enforcement(std::time::Duration::ZERO, true);
+            }
             builder
                 .add_service(ours::GreeterServer::new(Ours))
                 .serve_with_shutdown(&addr, stop())

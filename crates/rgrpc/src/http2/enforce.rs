@@ -16,13 +16,12 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How often a client may PING (grpc-go's `KeepaliveEnforcementPolicy`).
@@ -104,49 +103,79 @@ impl Strikes {
     }
 }
 
-/// What the observer and the connection loop share.
+/// What the observer and the connection loop share. The observer only notes when PINGs
+/// arrive and whether the server has sent since; the connection loop, which knows how many
+/// streams are open (h2's count), judges them, so that no call has to be counted on its way.
 #[derive(Debug)]
 pub(crate) struct Watch {
     strikes: Mutex<Strikes>,
-    /// Calls open on the connection, kept by the connection loop.
-    pub(crate) calls: Arc<AtomicUsize>,
+    /// Arrival times of PINGs not yet judged.
+    pings: Mutex<Vec<Instant>>,
+    /// Set with each PING, cleared when judged: what the connection loop polls.
+    pending: AtomicBool,
+    waker: futures_util::task::AtomicWaker,
+    /// The server sent HEADERS or DATA since the last PING.
+    sent: AtomicBool,
+    /// The policy tripped: the observer writes the GOAWAY.
     tripped: AtomicBool,
-    notify: Notify,
 }
 
 impl Watch {
-    pub(crate) fn new(policy: Policy, calls: Arc<AtomicUsize>) -> Arc<Watch> {
+    pub(crate) fn new(policy: Policy) -> Arc<Watch> {
         Arc::new(Watch {
             strikes: Mutex::new(Strikes::new(policy)),
-            calls,
+            pings: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            waker: futures_util::task::AtomicWaker::new(),
+            sent: AtomicBool::new(false),
             tripped: AtomicBool::new(false),
-            notify: Notify::new(),
         })
     }
 
-    /// Completes once the client has broken the policy.
-    pub(crate) async fn tripped(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.tripped.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
+    /// Ready when PINGs wait to be judged. Polled on every turn of the connection loop, so it
+    /// costs an atomic load and a waker check, no lock.
+    pub(crate) fn poll_pinged(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.pending.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.pending.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 
-    fn ping(&self) -> bool {
-        let calls = self.calls.load(Ordering::Acquire);
-        let trip = self.strikes.lock().unwrap().ping(Instant::now(), calls);
-        if trip && !self.tripped.swap(true, Ordering::AcqRel) {
-            self.notify.notify_waiters();
-            return true;
+    /// Judges the PINGs that arrived, with `calls` streams open; true when the client has
+    /// broken the policy (the observer then writes the GOAWAY before anything else).
+    pub(crate) fn judge(&self, calls: usize) -> bool {
+        self.pending.store(false, Ordering::Release);
+        let pings = std::mem::take(&mut *self.pings.lock().unwrap());
+        let mut strikes = self.strikes.lock().unwrap();
+        let mut trip = false;
+        for at in pings {
+            if self.sent.swap(false, Ordering::AcqRel) {
+                strikes.sent();
+            }
+            trip |= strikes.ping(at, calls);
         }
-        false
+        if trip {
+            self.tripped.store(true, Ordering::Release);
+        }
+        trip
+    }
+
+    fn ping(&self) {
+        self.pings.lock().unwrap().push(Instant::now());
+        self.pending.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     fn sent(&self) {
-        self.strikes.lock().unwrap().sent();
+        // Read first: most frames find it set already, and a load costs less than a store.
+        if !self.sent.load(Ordering::Relaxed) {
+            self.sent.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -174,6 +203,17 @@ struct Frames {
     have: usize,
     /// Payload bytes of the current frame still to pass.
     skip: usize,
+}
+
+fn parse_head(h: &[u8]) -> (usize, FrameHead) {
+    let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+    let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+    let head = FrameHead {
+        kind: h[3],
+        flags: h[4],
+        stream,
+    };
+    (len, head)
 }
 
 impl Frames {
@@ -213,6 +253,12 @@ impl Frames {
                 let n = self.skip.min(data.len());
                 self.skip -= n;
                 data = &data[n..];
+            } else if self.have == 0 && data.len() >= HEAD_LEN {
+                // The common case: a whole header in hand, read in place.
+                let (len, head) = parse_head(data);
+                self.skip = len;
+                data = &data[HEAD_LEN..];
+                seen(head);
             } else {
                 let n = (HEAD_LEN - self.have).min(data.len());
                 self.head[self.have..self.have + n].copy_from_slice(&data[..n]);
@@ -220,15 +266,9 @@ impl Frames {
                 data = &data[n..];
                 if self.have == HEAD_LEN {
                     self.have = 0;
-                    let h = &self.head;
-                    self.skip =
-                        usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-                    let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
-                    seen(FrameHead {
-                        kind: h[3],
-                        flags: h[4],
-                        stream,
-                    });
+                    let (len, head) = parse_head(&self.head);
+                    self.skip = len;
+                    seen(head);
                 }
             }
         }
@@ -258,7 +298,7 @@ pub(crate) struct Observer<IO> {
     outgoing: Frames,
     /// The highest stream a client HEADERS frame opened.
     last_stream: u32,
-    /// The GOAWAY still to write, and how much of it is written.
+    /// Once the policy has tripped: the GOAWAY, and how much of it is written.
     goaway: Option<(Vec<u8>, usize)>,
 }
 
@@ -285,30 +325,35 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Observer<IO> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         let (watch, last_stream) = (&this.watch, &mut this.last_stream);
-        let mut trip = false;
         this.incoming
             .feed(&buf.filled()[before..], |head| match head.kind {
-                PING if head.flags & ACK == 0 => trip |= watch.ping(),
+                PING if head.flags & ACK == 0 => watch.ping(),
                 HEADERS => *last_stream = (*last_stream).max(head.stream),
                 _ => {}
             });
-        if trip {
-            this.goaway = Some((too_many_pings(this.last_stream), 0));
-            // The GOAWAY goes out with h2's next write, or the flush after it.
-        }
         Poll::Ready(Ok(()))
     }
 }
 
 impl<IO: AsyncWrite + Unpin> Observer<IO> {
+    /// True while a GOAWAY waits to be written.
+    fn goaway_pending(&mut self) -> bool {
+        if self.goaway.is_none() {
+            if !self.watch.tripped.load(Ordering::Acquire) {
+                return false;
+            }
+            self.goaway = Some((too_many_pings(self.last_stream), 0));
+        }
+        matches!(&self.goaway, Some((frame, done)) if *done < frame.len())
+    }
+
     /// Writes the pending GOAWAY if the outgoing bytes are between frames.
     fn poll_goaway(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.outgoing.at_boundary() {
+        if !self.goaway_pending() || !self.outgoing.at_boundary() {
             return Poll::Ready(Ok(()));
         }
         while let Some((frame, done)) = &mut self.goaway {
             if *done == frame.len() {
-                self.goaway = None;
                 break;
             }
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &frame[*done..]))?;
@@ -338,9 +383,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Observer<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let mut buf = buf;
-        if this.goaway.is_some() {
+        if this.goaway_pending() {
             ready!(this.poll_goaway(cx))?;
-            if this.goaway.is_some() {
+            if this.goaway_pending() {
                 // Mid-frame: write only to the end of this frame, so the next write starts
                 // at a boundary.
                 let rest = this.outgoing.to_boundary();
@@ -360,7 +405,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Observer<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.goaway.is_some() {
+        if this.goaway_pending() {
             // Rare: take the careful path one slice at a time.
             let first = bufs
                 .iter()
@@ -526,8 +571,7 @@ mod tests {
     async fn the_goaway_goes_between_frames_and_nothing_else_changes() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (near, mut far) = tokio::io::duplex(1 << 20);
-        let calls = Arc::new(AtomicUsize::new(1));
-        let watch = Watch::new(policy(10, false), calls);
+        let watch = Watch::new(policy(10, false));
         let mut observed = Observer::new(near, watch.clone());
         let one = frame(DATA, 0, 1, &[9; 100]);
         let two = frame(DATA, 0, 1, &[8; 50]);
@@ -541,7 +585,8 @@ mod tests {
         let mut sink = vec![0; pings.len()];
         observed.read_exact(&mut sink).await.unwrap();
         assert_eq!(sink, pings, "reads pass through unchanged");
-        watch.tripped().await;
+        std::future::poll_fn(|cx| watch.poll_pinged(cx)).await;
+        assert!(watch.judge(1), "four PINGs at once, with a call open");
         observed.write_all(&one[40..]).await.unwrap();
         observed.write_all(&two).await.unwrap();
         observed.flush().await.unwrap();

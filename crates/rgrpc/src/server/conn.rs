@@ -61,10 +61,8 @@ async fn serve_connection<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &shared.config;
-    // Calls open on this connection, for the idle timeout and the PING policy.
-    let active = Arc::new(AtomicUsize::new(0));
     let policy = config.ping_policy;
-    let watch = (!policy.is_off()).then(|| Watch::new(policy, active.clone()));
+    let watch = (!policy.is_off()).then(|| Watch::new(policy));
     let io = match &watch {
         Some(watch) => Either::Left(Observer::new(io, watch.clone())),
         None => Either::Right(io),
@@ -101,24 +99,21 @@ async fn serve_connection<IO>(
         .max_connection_age
         .map(|age| Box::pin(tokio::time::sleep(age)));
     // With the idle timeout: the timeout, its timer, and the calls in flight on this connection.
+    // With the idle timeout: the timeout and its timer.
     let mut idle_check = config
         .idle_timeout
         .map(|idle| (idle, Box::pin(tokio::time::sleep(idle))));
-    let counted = idle_check.is_some() || watch.is_some();
     let mut enforcing = watch.is_some();
-    let pings = async {
-        match &watch {
-            Some(watch) => watch.tripped().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(pings);
     // On the server's own workers, a connection's calls run in its task: no spawn per call, and
     // the responses that one wake makes ready leave in one write when the connection is polled
     // next (docs/ARCHITECTURE.md has the figures). Each worker is one thread anyway, so spawning
     // would buy no parallelism. On the caller's runtime (`worker_threads(0)`), calls are tasks
     // of their own, free to run on any of its threads.
     let inline = config.workers > 0;
+    // Calls in flight on this connection, for the idle timeout, and for the PING policy when
+    // calls are tasks of their own (inline, the set of calls knows its size).
+    let active = Arc::new(AtomicUsize::new(0));
+    let counted = idle_check.is_some() || (watch.is_some() && !inline);
     // Made when a call arrives and dropped when the last one ends: an empty set still holds a
     // node as large as a call's future, and idle connections should not.
     let mut calls = None;
@@ -152,11 +147,18 @@ async fn serve_connection<IO>(
                 conn.graceful_shutdown();
                 is_draining = true;
             }
-            () = &mut pings, if enforcing => {
-                tracing::debug!(?peer, "client PINGs too often; GOAWAY ENHANCE_YOUR_CALM too_many_pings");
-                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
-                is_draining = true;
-                enforcing = false;
+            () = pinged(watch.as_deref()), if enforcing => {
+                let open = match &calls {
+                    _ if !inline => active.load(Ordering::Acquire),
+                    Some(calls) => calls.len(),
+                    None => 0,
+                };
+                if watch.as_ref().is_some_and(|w| w.judge(open)) {
+                    tracing::debug!(?peer, "client PINGs too often; GOAWAY ENHANCE_YOUR_CALM too_many_pings");
+                    conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                    is_draining = true;
+                    enforcing = false;
+                }
             }
             () = fire(idle_check.as_mut().map(|(_, sleep)| sleep)), if idle_check.is_some() && !is_draining => {
                 if let Some((idle, sleep)) = idle_check.as_mut() {
@@ -273,6 +275,14 @@ fn run_ready<F: Future<Output = ()>>(
 
 /// Counts a call as in flight on its connection while it lives.
 struct ActiveCall(Arc<AtomicUsize>);
+
+/// PINGs to judge on a connection with a PING policy; never without one.
+fn pinged(watch: Option<&Watch>) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| match watch {
+        Some(watch) => watch.poll_pinged(cx),
+        None => Poll::Pending,
+    })
+}
 
 impl ActiveCall {
     fn new(active: &Arc<AtomicUsize>) -> ActiveCall {
