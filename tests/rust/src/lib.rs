@@ -12,6 +12,21 @@ use tokio::sync::{Notify, oneshot};
 
 pub mod certs;
 
+/// HTTP/2 bytes for tests that write frames themselves.
+pub mod raw {
+    /// The client connection preface.
+    pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    /// One frame: the 9-byte header for `payload`, then the payload.
+    pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+}
+
 pub mod echo {
     rgrpc::include_proto!("test.echo");
 }

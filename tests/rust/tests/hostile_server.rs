@@ -159,6 +159,16 @@ async fn answer(
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
+/// A good answer behind `head`: one reply message, then OK.
+async fn answer_ok(
+    request: http::Request<h2::RecvStream>,
+    respond: Respond,
+    head: http::Response<()>,
+) {
+    let ok = Some(trailers(&[("grpc-status", "0")]));
+    answer(request, respond, head, vec![framed(false, &reply())], ok).await;
+}
+
 /// A unary call with a deadline of `deadline`; panics if it outlives it by more than a second.
 async fn unary(server: &Hostile, deadline: Duration) -> Result<EchoResponse, Status> {
     let channel = Channel::builder(&format!("http://{}", server.addr))
@@ -434,14 +444,7 @@ async fn refused_streams_are_retried_transparently_then_fail_unavailable() {
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     return;
                 }
-                answer(
-                    req,
-                    respond,
-                    grpc_head(),
-                    vec![framed(false, &reply())],
-                    Some(trailers(&[("grpc-status", "0")])),
-                )
-                .await;
+                answer_ok(req, respond, grpc_head()).await;
             }
         }),
     )
@@ -551,13 +554,7 @@ async fn a_huge_header_block_is_refused() {
                 head.headers_mut()
                     .insert(name, HeaderValue::from_static("padding-padding-padding"));
             }
-            answer(
-                req,
-                respond,
-                head,
-                vec![framed(false, &reply())],
-                Some(trailers(&[("grpc-status", "0")])),
-            )
+            answer_ok(req, respond, head)
         }),
     )
     .await;
@@ -585,14 +582,7 @@ async fn a_ping_flood_does_not_stop_the_call() {
                             break;
                         }
                     }
-                    answer(
-                        req,
-                        respond,
-                        grpc_head(),
-                        vec![framed(false, &reply())],
-                        Some(trailers(&[("grpc-status", "0")])),
-                    )
-                    .await;
+                    answer_ok(req, respond, grpc_head()).await;
                 };
                 let drive = async { while let Some(Ok(_)) = conn.accept().await {} };
                 tokio::select! {

@@ -8,16 +8,9 @@ use std::time::{Duration, Instant};
 use rgrpc::client::Request;
 use rgrpc::{Channel, Code};
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
+use rgrpc_tests::raw::{PREFACE, frame};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    out.extend_from_slice(&[kind, flags]);
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
 
 /// Every frame in `bytes`: (type, flags, payload).
 fn frames(mut bytes: &[u8]) -> Vec<(u8, u8, Vec<u8>)> {
@@ -40,7 +33,7 @@ async fn a_client_that_pings_too_often_gets_too_many_pings_and_is_closed() {
     )
     .await;
     let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut hello = PREFACE.to_vec();
     hello.extend(frame(4, 0, 0, &[]));
     socket.write_all(&hello).await.unwrap();
     // Four PINGs with no call open: the first is free, the next three are strikes.

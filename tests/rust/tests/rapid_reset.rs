@@ -9,16 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rgrpc_tests::echo::{EchoClient, EchoRequest};
+use rgrpc_tests::raw::{PREFACE, frame};
 use rgrpc_tests::{EchoService, TestServer, echo_server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    out.extend_from_slice(&[kind, flags]);
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
 
 fn literal(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(0);
@@ -58,7 +51,7 @@ async fn attack(
             let mut sink = vec![0u8; 64 * 1024];
             while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
         });
-        let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut hello = PREFACE.to_vec();
         hello.extend(frame(4, 0, 0, &[]));
         if write.write_all(&hello).await.is_err() {
             continue;
