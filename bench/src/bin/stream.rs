@@ -85,11 +85,18 @@ async fn stop() {
 async fn serve(kind: &str, port: u16) {
     let addr = format!("127.0.0.1:{port}");
     match kind {
-        "rgrpc" => rgrpc::Server::builder()
-            .add_service(ours::StreamerServer::new(Ours))
-            .serve_with_shutdown(&addr, stop())
-            .await
-            .expect("rgrpc server"),
+        "rgrpc" => {
+            let mut builder = rgrpc::Server::builder();
+            // RGRPC_PING_POLICY=off: no observer of clients' PINGs, to measure what it costs.
+            if std::env::var("RGRPC_PING_POLICY").as_deref() == Ok("off") {
+                builder = builder.keepalive_enforcement(Duration::ZERO, true);
+            }
+            builder
+                .add_service(ours::StreamerServer::new(Ours))
+                .serve_with_shutdown(&addr, stop())
+                .await
+                .expect("rgrpc server")
+        }
         "tonic" => tonic::transport::Server::builder()
             .add_service(theirs::streamer_server::StreamerServer::new(Theirs))
             .serve_with_shutdown(addr.parse().unwrap(), stop())
