@@ -102,7 +102,6 @@ async fn serve_connection<IO>(
     let mut aged = config
         .max_connection_age
         .map(|age| Box::pin(tokio::time::sleep(age)));
-    // With the idle timeout: the timeout, its timer, and the calls in flight on this connection.
     // With the idle timeout: the timeout and its timer.
     let mut idle_check = config
         .idle_timeout
@@ -116,8 +115,8 @@ async fn serve_connection<IO>(
     let inline = config.workers > 0;
     // Calls in flight on this connection, for the idle timeout, and for the PING policy when
     // calls are tasks of their own (inline, the set of calls knows its size).
-    let active = Arc::new(AtomicUsize::new(0));
     let counted = idle_check.is_some() || (watch.is_some() && !inline);
+    let active = counted.then(|| Arc::new(AtomicUsize::new(0)));
     // Made when a call arrives and dropped when the last one ends: an empty set still holds a
     // node as large as a call's future, and idle connections should not.
     let mut calls = None;
@@ -152,10 +151,10 @@ async fn serve_connection<IO>(
                 is_draining = true;
             }
             () = pinged(watch.as_deref()), if enforcing => {
-                let open = match &calls {
-                    _ if !inline => active.load(Ordering::Acquire),
-                    Some(calls) => calls.len(),
-                    None => 0,
+                let open = match (&active, &calls) {
+                    (Some(active), _) if !inline => active.load(Ordering::Acquire),
+                    (_, Some(calls)) => calls.len(),
+                    _ => 0,
                 };
                 if watch.as_ref().is_some_and(|w| w.judge(open)) {
                     tracing::debug!(?peer, "client PINGs too often; GOAWAY ENHANCE_YOUR_CALM too_many_pings");
@@ -166,7 +165,8 @@ async fn serve_connection<IO>(
             }
             () = fire(idle_check.as_mut().map(|(_, sleep)| sleep)), if idle_check.is_some() && !is_draining => {
                 if let Some((idle, sleep)) = idle_check.as_mut() {
-                    if active.load(Ordering::Acquire) == 0 {
+                    // With an idle timeout the calls are always counted.
+                    if active.as_ref().is_none_or(|a| a.load(Ordering::Acquire) == 0) {
                         tracing::debug!(?peer, "connection idle; sending GOAWAY");
                         conn.graceful_shutdown();
                         is_draining = true;
@@ -180,7 +180,7 @@ async fn serve_connection<IO>(
                     if let Some((idle, sleep)) = idle_check.as_mut() {
                         sleep.as_mut().reset(tokio::time::Instant::now() + *idle);
                     }
-                    let guard = counted.then(|| ActiveCall::new(&active));
+                    let guard = active.as_ref().map(ActiveCall::new);
                     #[cfg(feature = "tower")]
                     let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
                     #[cfg(not(feature = "tower"))]
