@@ -100,6 +100,10 @@ impl std::error::Error for InvalidMetadata {}
 #[derive(Clone, Default)]
 pub struct MetadataMap {
     headers: HeaderMap,
+    /// The map is a received header block that may still hold names the protocol owns. They are
+    /// not taken out (that would cost a hash and a removal each, on every call); every accessor
+    /// hides them instead.
+    received: bool,
 }
 
 impl MetadataMap {
@@ -110,11 +114,17 @@ impl MetadataMap {
 
     /// Number of values (a key with two values counts twice).
     pub fn len(&self) -> usize {
+        if self.received {
+            return self.iter().count();
+        }
         self.headers.len()
     }
 
     /// True when the map holds no value.
     pub fn is_empty(&self) -> bool {
+        if self.received {
+            return self.iter().next().is_none();
+        }
         self.headers.is_empty()
     }
 
@@ -149,7 +159,7 @@ impl MetadataMap {
     /// The first ASCII value of a key. `None` for a missing key, a `-bin` key, or a value that is
     /// not printable ASCII.
     pub fn get(&self, key: &str) -> Option<&str> {
-        if is_binary_key(key) {
+        if is_binary_key(key) || self.hides(key) {
             return None;
         }
         self.headers.get(key).and_then(|v| v.to_str().ok())
@@ -157,7 +167,7 @@ impl MetadataMap {
 
     /// Every ASCII value of a key, in order.
     pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let values = if is_binary_key(key) {
+        let values = if is_binary_key(key) || self.hides(key) {
             None
         } else {
             Some(self.headers.get_all(key).iter())
@@ -167,7 +177,7 @@ impl MetadataMap {
 
     /// The first binary value of a `-bin` key, decoded from base64.
     pub fn get_bin(&self, key: &str) -> Option<Result<Vec<u8>, InvalidMetadata>> {
-        if !is_binary_key(key) {
+        if !is_binary_key(key) || self.hides(key) {
             return None;
         }
         let raw = self.headers.get(key)?;
@@ -180,7 +190,7 @@ impl MetadataMap {
     /// Every binary value of a `-bin` key, decoded. A peer may send several values in one header,
     /// separated by commas; each is decoded on its own.
     pub fn get_all_bin(&self, key: &str) -> Result<Vec<Vec<u8>>, InvalidMetadata> {
-        if !is_binary_key(key) {
+        if !is_binary_key(key) || self.hides(key) {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
@@ -197,22 +207,39 @@ impl MetadataMap {
 
     /// True when the key has at least one value.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.headers.contains_key(key)
+        !self.hides(key) && self.headers.contains_key(key)
     }
 
     /// Removes every value of a key; true if there was one.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.headers.remove(key).is_some()
+        !self.hides(key) && self.headers.remove(key).is_some()
     }
 
     /// The keys, each once.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.headers.keys().map(HeaderName::as_str)
+        let received = self.received;
+        self.headers
+            .keys()
+            .map(HeaderName::as_str)
+            .filter(move |k| !(received && is_reserved(k)))
     }
 
     /// Every entry in wire form: `-bin` values still base64-encoded.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()))
+        self.entries().map(|(k, v)| (k.as_str(), v.as_bytes()))
+    }
+
+    /// The entries the application sees, as header names and values.
+    fn entries(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        let received = self.received;
+        self.headers
+            .iter()
+            .filter(move |(k, _)| !(received && is_reserved(k.as_str())))
+    }
+
+    /// True when `key` is a protocol-owned name this map keeps out of sight.
+    fn hides(&self, key: &str) -> bool {
+        self.received && is_reserved(key)
     }
 
     /// Adds every entry of `other` to this map.
@@ -222,7 +249,7 @@ impl MetadataMap {
         let mut current = None;
         for (name, value) in other.headers {
             if let Some(name) = name {
-                current = Some(name);
+                current = (!(other.received && is_reserved(name.as_str()))).then_some(name);
             }
             if let Some(name) = &current {
                 self.headers.append(name.clone(), value);
@@ -230,28 +257,18 @@ impl MetadataMap {
         }
     }
 
-    /// Builds a map from received headers, dropping what the protocol owns. Removal works in
-    /// place and allocates nothing; a block of reserved names only is replaced by an empty map.
-    pub(crate) fn from_headers(mut headers: HeaderMap) -> MetadataMap {
-        let reserved = headers.keys().filter(|k| is_reserved(k.as_str())).count();
-        if reserved == 0 {
-            return MetadataMap { headers };
+    /// A map of received headers, without what the protocol owns: those entries stay in the
+    /// block, unseen by every accessor, so that building the map costs nothing per call.
+    pub(crate) fn from_headers(headers: HeaderMap) -> MetadataMap {
+        MetadataMap {
+            headers,
+            received: true,
         }
-        if reserved == headers.keys_len() {
-            return MetadataMap::new();
-        }
-        // The two every gRPC request carries go by hash, the rest by a scan of the few keys.
-        headers.remove(http::header::CONTENT_TYPE);
-        headers.remove(http::header::TE);
-        while let Some(key) = headers.keys().find(|k| is_reserved(k.as_str())).cloned() {
-            headers.remove(&key);
-        }
-        MetadataMap { headers }
     }
 
     /// Appends every entry to an outgoing header block.
     pub(crate) fn write_to(&self, out: &mut HeaderMap) {
-        for (name, value) in &self.headers {
+        for (name, value) in self.entries() {
             out.append(name.clone(), value.clone());
         }
     }
@@ -267,8 +284,7 @@ impl fmt::Debug for MetadataMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
             .entries(
-                self.headers
-                    .iter()
+                self.entries()
                     .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()))),
             )
             .finish()
@@ -418,9 +434,42 @@ mod tests {
         ] {
             headers.insert(k, HeaderValue::from_static(v));
         }
-        let md = MetadataMap::from_headers(headers);
+        headers.append("x-custom", HeaderValue::from_static("again"));
+        let mut md = MetadataMap::from_headers(headers);
         let mut keys: Vec<_> = md.keys().collect();
         keys.sort();
         assert_eq!(keys, ["user-agent", "x-custom"]);
+        // Every accessor agrees: the protocol's entries are not there.
+        assert_eq!(md.len(), 3);
+        assert!(!md.is_empty());
+        assert_eq!(md.iter().count(), 3);
+        assert_eq!(md.get("content-type"), None);
+        assert_eq!(md.get_all("te").count(), 0);
+        assert!(!md.contains_key("grpc-timeout"));
+        assert!(!md.remove("grpc-encoding"));
+        assert!(!format!("{md:?}").contains("grpc-timeout"));
+        let mut out = HeaderMap::new();
+        md.write_to(&mut out);
+        assert_eq!(out.len(), 3);
+        assert!(!out.contains_key("te"));
+        let mut merged = MetadataMap::new();
+        merged.extend(md.clone());
+        assert_eq!(merged.len(), 3);
+        assert_eq!(
+            merged.get_all("x-custom").collect::<Vec<_>>(),
+            ["yes", "again"]
+        );
+        // The map stays writable as usual.
+        md.insert("x-added", "1").unwrap();
+        assert!(md.remove("x-custom"));
+        assert_eq!(md.len(), 2);
+
+        let mut protocol_only = HeaderMap::new();
+        protocol_only.insert("content-type", HeaderValue::from_static("application/grpc"));
+        protocol_only.insert("grpc-status", HeaderValue::from_static("0"));
+        let md = MetadataMap::from_headers(protocol_only);
+        assert!(md.is_empty());
+        assert_eq!(md.len(), 0);
+        assert_eq!(md.keys().count(), 0);
     }
 }

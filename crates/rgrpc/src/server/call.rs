@@ -203,10 +203,13 @@ enum Outcome<T> {
 /// Waits for `fut` unless the client resets the stream or the deadline passes first. In those
 /// cases `fut` is dropped and the call's context is cancelled. A forced shutdown needs no waiter
 /// per call: it drops the connection, and h2 then fails every stream's `poll_reset`.
+///
+/// `fut` is pinned by the caller and borrowed here: moved in, it would sit in this future beside
+/// the caller's copy (a moved-from value keeps its space in an `async fn`'s state).
 async fn run_handler<T>(
     respond: &mut SendResponse<Bytes>,
     context: &Context,
-    fut: impl Future<Output = Result<T, Status>>,
+    fut: Pin<&mut impl Future<Output = Result<T, Status>>>,
 ) -> Outcome<T> {
     let deadline = context.deadline();
     let expired = async {
@@ -260,7 +263,8 @@ where
     } = call;
     let requests = Streaming::server(body, shared.config.max_recv_message, encoding);
     let ctx = context.clone();
-    match run_handler(&mut respond, &ctx, work(metadata, requests, context)).await {
+    let work = pin!(work(metadata, requests, context));
+    match run_handler(&mut respond, &ctx, work).await {
         Outcome::Finished(Ok(response)) => Ok(Answer {
             respond,
             response,

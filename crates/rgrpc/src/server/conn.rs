@@ -3,28 +3,29 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Poll, Wake, Waker};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::either::Either;
 
-use super::context::Cancel;
-use super::{CallInfo, Context, ServerCall, Shared};
+use super::context::{Cancel, CancelOnDrop};
+use super::{BoxFuture, CallInfo, Context, ServerCall, Shared};
 use crate::codec::{Encoding, RecvEncoding};
 use crate::http2::enforce::{Observer, Watch};
 use crate::metadata::names::GRPC_ACCEPT_ENCODING;
 use crate::metadata::{MetadataMap, parse_timeout};
-use crate::status::Status;
+use crate::status::{Code, Status};
 
 /// A connection just accepted: TLS first when the server has it, then HTTP/2. The TLS handshake
 /// runs here, in the connection's own task, never in the accept loop.
@@ -133,17 +134,25 @@ async fn serve_connection<IO>(
         }
     };
     tokio::pin!(drain);
+    let signals = Arc::new(Signals {
+        fired: AtomicBool::new(true),
+        task: AtomicWaker::new(),
+    });
+    let signals_waker = Waker::from(signals.clone());
     loop {
+        let drain_signal = (!is_draining).then_some(drain.as_mut());
         tokio::select! {
             biased;
-            () = &mut force => return,
+            stop = shutdown(&signals, &signals_waker, force.as_mut(), drain_signal) => match stop {
+                Stop::Force => return,
+                Stop::Drain => {
+                    conn.graceful_shutdown();
+                    is_draining = true;
+                }
+            },
             why = fire(alive.as_mut()), if alive.is_some() => {
                 tracing::debug!(?peer, reason = %why, "closing the connection");
                 return;
-            }
-            () = &mut drain, if !is_draining => {
-                conn.graceful_shutdown();
-                is_draining = true;
             }
             () = fire(aged.as_mut()), if aged.is_some() && !is_draining => {
                 tracing::debug!(?peer, "connection reached its maximum age; sending GOAWAY");
@@ -182,14 +191,13 @@ async fn serve_connection<IO>(
                     }
                     let guard = active.as_ref().map(ActiveCall::new);
                     #[cfg(feature = "tower")]
-                    let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone(), layer.as_ref().map(|l| l()));
-                    #[cfg(not(feature = "tower"))]
-                    let task = handle_call(request, respond, shared.clone(), peer, peer_certs.clone());
-                    let call = async move {
-                        task.await;
-                        drop(guard);
-                    };
+                    let layer = layer.as_ref().map(|l| l());
                     if inline {
+                        // Checked, routed and started here; the handler runs with the calls.
+                        #[cfg(feature = "tower")]
+                        let call = accept_call(request, respond, &shared, peer, peer_certs.clone(), guard, layer);
+                        #[cfg(not(feature = "tower"))]
+                        let call = accept_call(request, respond, &shared, peer, peer_certs.clone(), guard);
                         let calls = calls.get_or_insert_with(FuturesUnordered::new);
                         calls.push(call);
                         // A peer that keeps opening streams (and resetting them) must not keep
@@ -200,7 +208,16 @@ async fn serve_connection<IO>(
                             poll_ready_calls(calls).await;
                         }
                     } else {
-                        shared.tasks.spawn(call);
+                        // In the call's own task, checks and interceptors included, so that they
+                        // run in parallel on the caller's runtime.
+                        let (shared, peer_certs) = (shared.clone(), peer_certs.clone());
+                        shared.clone().tasks.spawn(async move {
+                            #[cfg(feature = "tower")]
+                            let call = accept_call(request, respond, &shared, peer, peer_certs, guard, layer);
+                            #[cfg(not(feature = "tower"))]
+                            let call = accept_call(request, respond, &shared, peer, peer_certs, guard);
+                            call.await;
+                        });
                     }
                 }
                 Some(Err(err)) => {
@@ -228,6 +245,61 @@ async fn serve_connection<IO>(
         () = &mut force => {}
         _ = async { tokio::join!(finish_calls, closed) } => {}
     }
+}
+
+/// Notes that a shutdown signal woke the connection, and wakes its task.
+struct Signals {
+    fired: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Signals {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// Which shutdown signal fired.
+enum Stop {
+    Force,
+    Drain,
+}
+
+/// The server's shutdown signals (forced, and draining while not yet draining), polled only on
+/// the first turn and after one of them woke the task, under a waker that notes it. Polled on
+/// every turn of the loop they would cost a lock each (tokio's `Notify` checks its waiter under
+/// one), and every call turns the loop.
+fn shutdown<'a, F, D>(
+    signals: &'a Signals,
+    waker: &'a Waker,
+    mut force: Pin<&'a mut F>,
+    mut drain: Option<Pin<&'a mut D>>,
+) -> impl Future<Output = Stop> + 'a
+where
+    F: Future<Output = ()>,
+    D: Future<Output = ()>,
+{
+    std::future::poll_fn(move |cx| {
+        signals.task.register(cx.waker());
+        if !signals.fired.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut own = std::task::Context::from_waker(waker);
+        if force.as_mut().poll(&mut own).is_ready() {
+            return Poll::Ready(Stop::Force);
+        }
+        if let Some(drain) = drain.as_mut()
+            && drain.as_mut().poll(&mut own).is_ready()
+        {
+            return Poll::Ready(Stop::Drain);
+        }
+        Poll::Pending
+    })
 }
 
 /// A configured timer's expiry (or keepalive's verdict); never, for one not configured.
@@ -301,33 +373,94 @@ impl Drop for ActiveCall {
     }
 }
 
-/// Checks a request's head, routes it, and runs the call.
-async fn handle_call(
+/// A call on its way: the future of its handler (through any tower layers), and what has to
+/// happen when it ends. Written by hand rather than as an `async fn` so that the connection's set
+/// of calls holds a few words per call, not a second copy of an awaited future.
+pub(crate) struct CallTask {
+    /// `None` once the call has ended (or when it was answered before any handler ran).
+    run: Option<BoxFuture<Code>>,
+    /// Cancels the call's context when the call is dropped before it ends (its connection died
+    /// under it), so that work the handler spawned hears of it.
+    dropped: Option<CancelOnDrop>,
+    /// Interceptors to tell how the call ended.
+    ended: Option<Ended>,
+    /// Counts the call as in flight while it lives.
+    _active: Option<ActiveCall>,
+}
+
+struct Ended {
+    shared: Arc<Shared>,
+    uri: http::Uri,
+    started: Instant,
+}
+
+impl Future for CallTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(run) = this.run.as_mut() else {
+            return Poll::Ready(());
+        };
+        let code = std::task::ready!(run.as_mut().poll(cx));
+        this.run = None;
+        if let Some(dropped) = this.dropped.take() {
+            dropped.disarm();
+        }
+        if let Some(ended) = this.ended.take() {
+            finish(&ended.shared, ended.uri.path(), Some(ended.started), code);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl CallTask {
+    /// A call answered on the spot (a bad request, an unknown method, a refusal).
+    fn answered(active: Option<ActiveCall>) -> CallTask {
+        CallTask {
+            run: None,
+            dropped: None,
+            ended: None,
+            _active: active,
+        }
+    }
+}
+
+/// Checks a request's head, routes it, runs the interceptors and starts the call: the handler
+/// runs as the returned future is polled.
+fn accept_call(
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-    shared: Arc<Shared>,
+    shared: &Arc<Shared>,
     peer: Option<SocketAddr>,
     peer_certs: Option<Arc<[Vec<u8>]>>,
+    active: Option<ActiveCall>,
     #[cfg(feature = "tower")] layer: Option<super::tower_glue::CallLayer>,
-) {
+) -> CallTask {
     let (head, body) = request.into_parts();
     if head.method != Method::POST {
-        return respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+        respond_http(&mut respond, StatusCode::METHOD_NOT_ALLOWED);
+        return CallTask::answered(active);
     }
     let content_type = head.headers.get(header::CONTENT_TYPE);
     if !is_grpc_content_type(content_type) {
-        return respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        respond_http(&mut respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return CallTask::answered(active);
     }
     if let Some(codec) = foreign_codec(content_type) {
         let status = Status::unimplemented(format!(
             "content-type {codec:?} names a message format this server does not speak; it speaks \
              application/grpc and application/grpc+proto"
         ));
-        return respond_status(&mut respond, &status);
+        respond_status(&mut respond, &status);
+        return CallTask::answered(active);
     }
     let (service, method) = match shared.router.route(head.uri.path()) {
         Ok(route) => route,
-        Err(status) => return respond_status(&mut respond, &status),
+        Err(status) => {
+            respond_status(&mut respond, &status);
+            return CallTask::answered(active);
+        }
     };
     // The gRPC headers the call needs, in one pass over the block (the first of repeats counts).
     let (mut timeout, mut encoding, mut accept_encoding, mut previous_attempts) =
@@ -350,7 +483,10 @@ async fn handle_call(
         Some(raw) => match parse_timeout(raw.as_bytes()) {
             // A timeout too far away to represent is no deadline at all.
             Ok(timeout) => Instant::now().checked_add(timeout),
-            Err(err) => return respond_status(&mut respond, &Status::internal(err.to_string())),
+            Err(err) => {
+                respond_status(&mut respond, &Status::internal(err.to_string()));
+                return CallTask::answered(active);
+            }
         },
     };
     let encoding = RecvEncoding::from_header(encoding);
@@ -361,21 +497,19 @@ async fn handle_call(
             "grpc-encoding {name:?} is not supported; supported: {}",
             Encoding::accept_header()
         ));
-        return respond_status(&mut respond, &status);
+        respond_status(&mut respond, &status);
+        return CallTask::answered(active);
     }
     let previous_attempts = previous_attempts
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
         .unwrap_or(0);
     let mut metadata = MetadataMap::from_headers(head.headers);
     let cancel = Cancel::default();
-    // A call dropped before it ends (its connection died under it) is cancelled, so that work the
-    // handler spawned hears of it; one that ends is left as it is.
     let dropped = cancel.on_drop();
     let context =
         Context::new(peer, peer_certs, deadline, cancel).with_previous_attempts(previous_attempts);
     let started = (!shared.interceptors.is_empty()).then(Instant::now);
     let path = head.uri.path();
-    let mut rejected = None;
     for interceptor in &shared.interceptors {
         let mut info = CallInfo {
             path,
@@ -383,37 +517,38 @@ async fn handle_call(
             context: &context,
         };
         if let Err(status) = interceptor.on_call(&mut info) {
-            rejected = Some(status);
-            break;
+            respond_status(&mut respond, &status);
+            dropped.disarm();
+            finish(shared, path, started, status.code());
+            return CallTask::answered(active);
         }
     }
-    let code = match rejected {
-        Some(status) => {
-            respond_status(&mut respond, &status);
-            status.code()
-        }
-        None => {
-            let call = ServerCall {
-                accept_encoding,
-                metadata,
-                body,
-                respond,
-                context,
-                encoding,
-                shared: shared.clone(),
-            };
-            #[cfg(feature = "tower")]
-            let code = match layer {
-                Some(layered) => layered(call, service.clone(), method, path).await,
-                None => service.call(method, call).await,
-            };
-            #[cfg(not(feature = "tower"))]
-            let code = service.call(method, call).await;
-            code
-        }
+    let call = ServerCall {
+        accept_encoding,
+        metadata,
+        body,
+        respond,
+        context,
+        encoding,
+        shared: shared.clone(),
     };
-    dropped.disarm();
-    finish(&shared, path, started, code);
+    #[cfg(feature = "tower")]
+    let run = match layer {
+        Some(layered) => layered(call, service.clone(), method, path),
+        None => service.call(method, call),
+    };
+    #[cfg(not(feature = "tower"))]
+    let run = service.call(method, call);
+    CallTask {
+        run: Some(run),
+        dropped: Some(dropped),
+        ended: started.map(|started| Ended {
+            shared: shared.clone(),
+            uri: head.uri,
+            started,
+        }),
+        _active: active,
+    }
 }
 
 /// Tells interceptors how a call ended.

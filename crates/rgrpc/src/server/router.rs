@@ -10,7 +10,7 @@ use crate::status::Status;
 /// Registered services, looked up by the request path.
 #[derive(Default)]
 pub(crate) struct Router {
-    routes: HashMap<Box<str>, (usize, usize), BuildHasherDefault<Fnv>>,
+    routes: HashMap<Box<str>, (usize, usize), BuildHasherDefault<PathHash>>,
     services: Vec<Arc<dyn Service>>,
 }
 
@@ -59,26 +59,113 @@ impl Router {
     }
 }
 
-/// FNV-1a: the route table holds our own paths, so it needs no defence against chosen collisions
-/// (a miss costs one probe more), and it hashes a short path several times faster than SipHash.
+/// A word-at-a-time multiplicative hash (the shape of rustc's FxHash): the route table holds our
+/// own paths, so it needs no defence against chosen collisions (a miss costs one probe more), and
+/// a 30-byte path takes four multiplications instead of SipHash's rounds or FNV's one per byte.
 #[derive(Default)]
-struct Fnv(u64);
+struct PathHash(u64);
 
-impl Hasher for Fnv {
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl PathHash {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for PathHash {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
         }
-        self.0 = h;
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{BoxFuture, ServerCall};
+
+    struct Named(&'static str, &'static [&'static str]);
+
+    impl Service for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn methods(&self) -> &'static [&'static str] {
+            self.1
+        }
+        fn call(&self, _: usize, _: ServerCall) -> BoxFuture<crate::Code> {
+            unreachable!("routing only")
+        }
+    }
+
+    fn route(router: &Router, path: &str) -> Result<(&'static str, usize), String> {
+        router
+            .route(path)
+            .map(|(s, m)| (s.name(), m))
+            .map_err(|status| status.message().to_string())
+    }
+
+    #[test]
+    fn paths_of_every_length_find_their_method() {
+        let mut router = Router::default();
+        // Names whose paths end on and off an 8-byte boundary, and share long prefixes.
+        router.add(Arc::new(Named(
+            "a.B",
+            &["C", "CC", "CCCCCCCC", "CCCCCCCCC"],
+        )));
+        router.add(Arc::new(Named(
+            "helloworld.Greeter",
+            &["SayHello", "SayHelloAgain"],
+        )));
+        assert_eq!(route(&router, "/a.B/C"), Ok(("a.B", 0)));
+        assert_eq!(route(&router, "/a.B/CC"), Ok(("a.B", 1)));
+        assert_eq!(route(&router, "/a.B/CCCCCCCC"), Ok(("a.B", 2)));
+        assert_eq!(route(&router, "/a.B/CCCCCCCCC"), Ok(("a.B", 3)));
+        assert_eq!(
+            route(&router, "/helloworld.Greeter/SayHelloAgain"),
+            Ok(("helloworld.Greeter", 1))
+        );
+        assert_eq!(
+            route(&router, "/helloworld.Greeter/SayHell"),
+            Err("unknown method SayHell for service helloworld.Greeter".into())
+        );
+        assert_eq!(
+            route(&router, "/a.B/C\0"),
+            Err("unknown method C\0 for service a.B".into())
+        );
+        assert_eq!(
+            route(&router, "/nope.Nope/C"),
+            Err("unknown service nope.Nope".into())
+        );
+    }
+
+    #[test]
+    fn a_service_added_twice_replaces_the_first() {
+        let mut router = Router::default();
+        router.add(Arc::new(Named("a.B", &["Old", "Both"])));
+        router.add(Arc::new(Named("a.B", &["Both", "New"])));
+        assert_eq!(route(&router, "/a.B/Both"), Ok(("a.B", 0)));
+        assert_eq!(route(&router, "/a.B/New"), Ok(("a.B", 1)));
+        assert!(route(&router, "/a.B/Old").is_err());
+        assert_eq!(router.service_names().count(), 1);
     }
 }
