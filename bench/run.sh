@@ -167,6 +167,8 @@ start_server() {
   wait_port "$server_port"
 }
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+# proc_cpu PID -> "USER_SECONDS SYSTEM_SECONDS" of a process (all its threads) so far.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print $12 / hz, $13 / hz }' "/proc/$1/stat"; }
 median() { python3 -c 'import statistics,sys; m = statistics.median(float(x) for x in sys.argv[1:]); print("%.0f" % m if m >= 100 else "%.2f" % m)' "$@"; }
 
 if want client; then
@@ -237,21 +239,37 @@ if want streaming; then
   printf '%-16s %14s %14s %14s %14s\n' shape rgrpc/rgrpc tonic/tonic rgrpc/tonic tonic/rgrpc
   for shape in "download 1024" "download 65536" "echo 1024" "echo 65536"; do
     set -- $shape
-    declare -A sq=()
+    declare -A sq=() scpu=()
     for server in rgrpc tonic; do
       server_port=$(free_port)
       taskset -c 0 "$sbin" serve "$server" "$server_port" &
       server_pid=$!
       wait_port "$server_port"
       for client in rgrpc tonic; do
-        read -r rate _ < <(taskset -c 1 "$sbin" drive "$client" "127.0.0.1:$server_port" "$1" "$2" "${STREAM_SECONDS:-2}")
+        before=$(proc_cpu "$server_pid")
+        read -r rate _ cu cs < <(taskset -c 1 "$sbin" drive "$client" "127.0.0.1:$server_port" "$1" "$2" "${STREAM_SECONDS:-2}")
+        after=$(proc_cpu "$server_pid")
         sq[$server/$client]=$rate
+        # CPU seconds during the run: server user, server system, client user, client system.
+        scpu[$server/$client]="$(python3 -c 'import sys; a, b = map(str.split, sys.argv[1:3]); print(" ".join("%.2f" % (float(y) - float(x)) for x, y in zip(a, b)))' "$before" "$after") $cu $cs"
       done
       stop_server
     done
     printf '%-16s %14s %14s %14s %14s\n' "$1 $2B" "${sq[rgrpc/rgrpc]}" "${sq[tonic/tonic]}" "${sq[rgrpc/tonic]}" "${sq[tonic/rgrpc]}"
     python3 -c 'import sys; oo, tt, ot, to = map(float, sys.argv[2:]); print("%-16s ours/tonic = %.2f   server role (their client) = %.2f   client role (their server) = %.2f   (target >= 1.5)" % (sys.argv[1], oo / tt, ot / tt, to / tt))' \
       "$1 $2B" "${sq[rgrpc/rgrpc]}" "${sq[tonic/tonic]}" "${sq[rgrpc/tonic]}" "${sq[tonic/rgrpc]}"
+    # What the kernel leaves: were user time zero, a side could do at most one core of system
+    # time, so our pair's rate is capped at rate x seconds / (the busier side's system seconds).
+    python3 - "$1 $2B" "${STREAM_SECONDS:-2}" "${sq[rgrpc/rgrpc]}" "${sq[tonic/tonic]}" ${scpu[rgrpc/rgrpc]} ${scpu[tonic/tonic]} <<'PY'
+import sys
+name, secs, oo, tt = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+ou, os_, cu, cs, tu, ts, tcu, tcs = map(float, sys.argv[5:13])
+share = lambda u, s: 100 * s / max(u + s, 1e-9)
+cap = oo * secs / max(os_, cs, 1e-9) / tt
+print("%-16s system share of CPU, server/client: ours %.0f%%/%.0f%%, tonic %.0f%%/%.0f%%; "
+      "at our kernel cost per message, zero user time would cap ours/tonic at %.2f"
+      % (name, share(ou, os_), share(cu, cs), share(tu, ts), share(tcu, tcs), cap))
+PY
   done
   echo "one 1 GiB server stream of 64 KiB messages, read by our client (seconds, MiB/s):"
   for server in h2-stream rgrpc; do

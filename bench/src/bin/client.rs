@@ -3,11 +3,7 @@
 //! both), `CONNS` connections with `STREAMS` calls in flight on each, for `SECONDS`.
 //! Prints `QPS P99_MS`.
 //!
-//! `client rgrpc|tonic|h2 ADDR CONNS STREAMS SECONDS`
-//!
-//! `h2` is the ceiling of a client on the HTTP/2 engine: h2's client API used directly, sending a
-//! pre-encoded request and reading the reply's frames and trailers without decoding anything
-//! (what h2load does, in Rust on h2).
+//! `client rgrpc|tonic ADDR CONNS STREAMS SECONDS`
 //!
 //! It runs as users run clients: under `#[tokio::main]`, tokio's multi-thread runtime.
 
@@ -57,27 +53,11 @@ where
     (all.len() as f64 / elapsed, p99)
 }
 
-/// An h2 client connection with the windows rgrpc's client asks for, its driver spawned.
-async fn bare_h2(addr: &str) -> h2::client::SendRequest<bytes::Bytes> {
-    let io = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    io.set_nodelay(true).unwrap();
-    let (sender, conn) = h2::client::Builder::new()
-        .initial_window_size(1024 * 1024)
-        .initial_connection_window_size(2 * 1024 * 1024)
-        .handshake(io)
-        .await
-        .expect("handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {
-        eprintln!("usage: client rgrpc|tonic|h2 ADDR CONNS STREAMS SECONDS");
+        eprintln!("usage: client rgrpc|tonic ADDR CONNS STREAMS SECONDS");
         std::process::exit(2);
     }
     let addr = format!("http://{}", args[2]);
@@ -122,37 +102,6 @@ async fn main() {
                         .say_hello(theirs::HelloRequest { name })
                         .await
                         .expect("call");
-                }
-            })
-            .await
-        }
-        "h2" => {
-            let mut senders = Vec::new();
-            for _ in 0..conns {
-                senders.push(bare_h2(&args[2]).await);
-            }
-            let body = bytes::Bytes::from_static(b"\x00\x00\x00\x00\x07\x0a\x05world");
-            let uri: http::Uri = format!("{addr}/helloworld.Greeter/SayHello")
-                .parse()
-                .unwrap();
-            drive(workers, seconds, move |i| {
-                let sender = senders[i % conns].clone();
-                let (body, uri) = (body.clone(), uri.clone());
-                async move {
-                    let mut sender = sender.ready().await.expect("ready");
-                    let request = http::Request::post(uri)
-                        .header("content-type", "application/grpc")
-                        .header("te", "trailers")
-                        .body(())
-                        .unwrap();
-                    let (response, mut send) = sender.send_request(request, false).expect("send");
-                    send.send_data(body, true).expect("data");
-                    let mut recv = response.await.expect("response").into_body();
-                    while let Some(chunk) = recv.data().await {
-                        let chunk = chunk.expect("data");
-                        let _ = recv.flow_control().release_capacity(chunk.len());
-                    }
-                    recv.trailers().await.expect("trailers");
                 }
             })
             .await

@@ -6,7 +6,8 @@
 //! - `stream drive rgrpc|tonic ADDR download|echo SIZE SECONDS`: one call for SECONDS, counting
 //!   the messages of SIZE bytes that arrive: a server stream (`download`), or a bidi stream whose
 //!   every message the server echoes (`echo`; the client keeps sending as fast as flow control
-//!   lets it). Prints `MESSAGES_PER_SECOND MIB_PER_SECOND`;
+//!   lets it). Prints `MESSAGES_PER_SECOND MIB_PER_SECOND USER_SECONDS SYSTEM_SECONDS` (the last
+//!   two: the client's CPU time, from which bench/run.sh reads the kernel's share);
 //! - `stream gib ADDR`: our client reads one server stream of 16,384 messages of 64 KiB (1 GiB)
 //!   and prints `SECONDS MIB_PER_SECOND`; the bare h2 server (`rgrpc-bench h2-stream`) sends the
 //!   same bytes.
@@ -214,6 +215,21 @@ async fn gib(addr: &str) -> (f64, f64) {
     (seconds, 1024.0 / seconds)
 }
 
+/// This process's user and system CPU time so far, in seconds, from `/proc/self/stat` (fields 14
+/// and 15, in the kernel's USER_HZ of 100 ticks a second).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it follow its ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // `rest` starts at field 3, so fields 14 and 15 are its 12th and 13th.
+    let tick = |i: usize| fields.get(i).copied().unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -223,7 +239,8 @@ async fn main() {
             let size = args[5].parse().expect("SIZE");
             let seconds = args[6].parse().expect("SECONDS");
             let (rate, mib) = drive(&args[2], &args[3], &args[4], size, seconds).await;
-            println!("{rate:.0} {mib:.1}");
+            let (user, system) = cpu_seconds();
+            println!("{rate:.0} {mib:.1} {user:.2} {system:.2}");
         }
         Some("gib") if args.len() == 3 => {
             let (seconds, mib) = gib(&args[2]).await;

@@ -168,6 +168,11 @@ impl<T> Streaming<T> {
         self.trailers.as_ref()
     }
 
+    /// The trailers, taken out of a stream that is done with them.
+    pub(crate) fn take_trailers(&mut self) -> Option<MetadataMap> {
+        self.trailers.take()
+    }
+
     /// True once the call's cancellation token (client side) has been cancelled.
     fn cancelled(&mut self, cx: &mut Context<'_>) -> bool {
         self.client

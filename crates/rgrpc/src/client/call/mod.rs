@@ -100,7 +100,7 @@ impl Channel {
             );
             single_response(response.metadata, &mut stream).await
         };
-        with_deadline(deadline, head_cancel, call).await
+        with_deadline(deadline, head_cancel, std::pin::pin!(call)).await
     }
 
     /// Calls a server-streaming method: one request, a stream of responses.
@@ -135,7 +135,7 @@ impl Channel {
                 MetadataMap::new(),
             ))
         };
-        with_deadline(deadline, head_cancel, call).await
+        with_deadline(deadline, head_cancel, std::pin::pin!(call)).await
     }
 
     /// Calls a client-streaming method: a stream of requests, one response.
@@ -181,7 +181,7 @@ impl Channel {
             let (metadata, mut stream) = response_stream::<Resp>(response, side, head.max_recv)?;
             single_response(metadata, &mut stream).await
         };
-        with_deadline(deadline, head_cancel, call).await
+        with_deadline(deadline, head_cancel, std::pin::pin!(call)).await
     }
 
     /// Calls a bidirectional-streaming method: a stream of requests, a stream of responses.
@@ -230,7 +230,7 @@ impl Channel {
             let stream = Streaming::client_pending(pending, head.max_recv, side);
             Ok(Response::streaming(stream))
         };
-        with_deadline(deadline, head_cancel, call).await
+        with_deadline(deadline, head_cancel, std::pin::pin!(call)).await
     }
 
     /// Splits a request into the head every attempt sends, its message, and the method's retry
@@ -402,8 +402,10 @@ impl Channel {
         };
         let policy = if replayable { policy } else { None };
         let result = match policy {
+            // Boxed: inline, hedging's state (its set of attempts) would set the size of every
+            // unary call's future, hedged or not.
             Some(CallPolicy::Hedging(h)) => {
-                self.hedge(head, &frame, Hedger::new(h), throttle).await
+                Box::pin(self.hedge(head, &frame, Hedger::new(h), throttle)).await
             }
             Some(CallPolicy::Retry(r)) => {
                 self.retry(
@@ -774,14 +776,17 @@ async fn single_response<T: Message + Default>(
         ));
     }
     let compressed = stream.last_message_compressed();
-    let trailers = stream.trailers().cloned().unwrap_or_default();
+    let trailers = stream.take_trailers().unwrap_or_default();
     Ok(Response::from_parts(metadata, message, trailers).with_message_compressed(compressed))
 }
 
-async fn with_deadline<T>(
+/// Runs `call` under its deadline and cancellation token. The call is pinned by the caller and
+/// borrowed here and below: moved in, each layer would keep its own copy of the whole call in
+/// its state (a moved-from value keeps its space), copied once more per call.
+async fn with_deadline<T, F: Future<Output = Result<T, Status>>>(
     deadline: Option<Instant>,
     cancel: Option<tokio_util::sync::CancellationToken>,
-    call: impl Future<Output = Result<T, Status>>,
+    call: Pin<&mut F>,
 ) -> Result<T, Status> {
     let Some(token) = cancel else {
         return within_deadline(deadline, call).await;
@@ -804,9 +809,9 @@ pub(crate) fn cancelled_by_client() -> Status {
     Status::cancelled("the call was cancelled by the client")
 }
 
-async fn within_deadline<T>(
+async fn within_deadline<T, F: Future<Output = Result<T, Status>>>(
     deadline: Option<Instant>,
-    call: impl Future<Output = Result<T, Status>>,
+    call: Pin<&mut F>,
 ) -> Result<T, Status> {
     match deadline {
         None => call.await,
