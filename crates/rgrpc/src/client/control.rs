@@ -26,7 +26,9 @@ use super::balancer::{
 };
 use super::call::retry::{ReplayBudget, Throttle};
 use super::health::HealthCheck;
-use super::resolver::{Address, Resolution, Resolver, ResolverBuilder, ResolverSink};
+use super::resolver::{
+    Address, ConfigSelector, Resolution, Resolver, ResolverBuilder, ResolverSink,
+};
 use super::service_config::ServiceConfig;
 use super::subchannel::{Connect, Subchannel, SubchannelState, Transport};
 use super::target::Target;
@@ -48,11 +50,12 @@ struct Published {
     version: u64,
 }
 
-/// The service config in force, with its throttle.
+/// The service config in force, with its throttle, and the resolver's config selector.
 #[derive(Default)]
 pub(crate) struct Applied {
     pub(crate) config: ServiceConfig,
     pub(crate) throttle: Option<Arc<Throttle>>,
+    pub(crate) selector: Option<Arc<dyn ConfigSelector>>,
 }
 
 /// What calls and the control task share.
@@ -107,7 +110,8 @@ impl Shared {
         events: mpsc::UnboundedSender<Event>,
         start: Start,
     ) -> Shared {
-        let applied = Applied::from_config(start.default_config.clone().unwrap_or_default(), None);
+        let applied =
+            Applied::from_config(start.default_config.clone().unwrap_or_default(), None, None);
         Shared {
             user_agent: http::HeaderValue::from_str(&config.user_agent).ok(),
             replay: Arc::new(ReplayBudget::new(config.channel_buffer)),
@@ -222,9 +226,10 @@ impl Shared {
         self: &Arc<Self>,
         path: &str,
         metadata: &MetadataMap,
+        cluster: Option<&str>,
         wait_for_ready: bool,
     ) -> Result<(Picked, Arc<Transport>), Status> {
-        let request = PickRequest::new(path, metadata);
+        let request = PickRequest::new(path, metadata).with_cluster(cluster);
         loop {
             let seen = {
                 let published = self.picker.load();
@@ -271,7 +276,11 @@ impl Shared {
 }
 
 impl Applied {
-    fn from_config(config: ServiceConfig, previous: Option<&Applied>) -> Applied {
+    fn from_config(
+        config: ServiceConfig,
+        selector: Option<Arc<dyn ConfigSelector>>,
+        previous: Option<&Applied>,
+    ) -> Applied {
         let throttle = config.retry_throttling().map(|t| {
             // The same settings keep their bucket: a new resolution is no reason to forget
             // recent failures.
@@ -280,7 +289,11 @@ impl Applied {
                 _ => Arc::new(Throttle::new(t)),
             }
         });
-        Applied { config, throttle }
+        Applied {
+            config,
+            throttle,
+            selector,
+        }
     }
 }
 
@@ -440,7 +453,7 @@ impl Control {
     }
 
     fn resolved(&mut self, resolution: Resolution) {
-        let (endpoints, json) = resolution.into_parts();
+        let (endpoints, json, selector) = resolution.into_parts();
         let config = match json {
             Some(json) => {
                 let parsed = match json.strip_prefix("!invalid: ") {
@@ -473,10 +486,12 @@ impl Control {
             }
             None => Some(self.default_config.clone().unwrap_or_default()),
         };
-        if let Some(config) = config {
-            let applied = Applied::from_config(config, Some(&self.shared.applied()));
-            self.shared.applied.store(Arc::new(applied));
-        }
+        let previous = self.shared.applied();
+        // A refused config keeps the one in force; the selector is the resolution's either way.
+        let config = config.unwrap_or_else(|| previous.config.clone());
+        let applied = Applied::from_config(config, selector, Some(&previous));
+        drop(previous);
+        self.shared.applied.store(Arc::new(applied));
         let applied = self.shared.applied();
         let (name, lb_config) = applied
             .config

@@ -18,7 +18,7 @@ pub use pick_first::PickFirstBuilder;
 pub use round_robin::RoundRobinBuilder;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::time::Instant;
 
@@ -116,11 +116,29 @@ pub trait BalancerBuilder: Send + Sync + 'static {
 pub struct PickRequest<'a> {
     path: &'a str,
     metadata: &'a MetadataMap,
+    cluster: Option<&'a str>,
 }
 
 impl<'a> PickRequest<'a> {
     pub(crate) fn new(path: &'a str, metadata: &'a MetadataMap) -> PickRequest<'a> {
-        PickRequest { path, metadata }
+        PickRequest {
+            path,
+            metadata,
+            cluster: None,
+        }
+    }
+
+    pub(crate) fn with_cluster(mut self, cluster: Option<&'a str>) -> PickRequest<'a> {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The cluster the channel's [`ConfigSelector`] chose for this call, if it has one: a
+    /// balancer over several clusters (xDS's) sends the call to that cluster's balancer.
+    ///
+    /// [`ConfigSelector`]: crate::client::resolver::ConfigSelector
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster
     }
 
     /// The method, as `/package.Service/Method`.
@@ -242,6 +260,20 @@ pub(crate) fn unavailable(error: Option<&crate::Error>, fallback: &str) -> Statu
     }
 }
 
+/// Balancers every channel of the process knows, besides the built-in ones.
+static GLOBAL: RwLock<Vec<Arc<dyn BalancerBuilder>>> = RwLock::new(Vec::new());
+
+/// Makes `builder`'s policy known to every channel built from now on, as a crate that brings a
+/// policy does (`rgrpc-xds` registers its cluster manager). A channel's own
+/// [`Builder::balancer`](crate::client::Builder::balancer) takes precedence; a later global
+/// one of the same name replaces an earlier one.
+pub fn register(builder: Arc<dyn BalancerBuilder>) {
+    if let Ok(mut global) = GLOBAL.write() {
+        global.retain(|b| b.name() != builder.name());
+        global.push(builder);
+    }
+}
+
 /// The balancers a channel knows by name.
 #[derive(Clone)]
 pub(crate) struct Registry {
@@ -250,13 +282,17 @@ pub(crate) struct Registry {
 
 impl Default for Registry {
     fn default() -> Registry {
-        Registry {
+        let mut registry = Registry {
             builders: vec![
                 Arc::new(PickFirstBuilder),
                 Arc::new(RoundRobinBuilder),
                 Arc::new(OutlierDetectionBuilder),
             ],
+        };
+        for builder in GLOBAL.read().map(|g| g.clone()).unwrap_or_default() {
+            registry.add(builder);
         }
+        registry
     }
 }
 

@@ -38,6 +38,8 @@ pub(crate) struct CallHead {
     pub(crate) active: Option<crate::client::control::ActiveCall>,
     /// Ends the call with CANCELLED when cancelled.
     pub(crate) cancel: Option<tokio_util::sync::CancellationToken>,
+    /// The cluster the config selector routed the call to, for the picker.
+    pub(crate) cluster: Option<std::sync::Arc<str>>,
 }
 
 /// How an attempt failed.
@@ -91,7 +93,12 @@ pub(crate) async fn open(
     previous: u32,
 ) -> Result<Opened, AttemptError> {
     let (picked, transport) = shared
-        .pick(head.path.path(), &head.metadata, head.wait_for_ready)
+        .pick(
+            head.path.path(),
+            &head.metadata,
+            head.cluster.as_deref(),
+            head.wait_for_ready,
+        )
         .await
         .map_err(AttemptError::Pick)?;
     let not_sent = |err: h2::Error, transport: &Transport, picked: &Picked| {

@@ -260,7 +260,16 @@ impl Channel {
             interceptor(path.path(), request.metadata_mut())?;
         }
         let applied = shared.applied();
-        let method = applied.config.method(path.path());
+        // A resolver's config selector routes the call, its method settings replacing the
+        // service config's.
+        let selection = match &applied.selector {
+            Some(selector) => Some(selector.select(path.path(), request.metadata())?),
+            None => None,
+        };
+        let method = match &selection {
+            Some(selection) => selection.method_config(),
+            None => applied.config.method(path.path()),
+        };
         let mut timeout = request.timeout().or(config.timeout);
         let mut wait_for_ready = request.wait_for_ready();
         let mut max_send = config.max_send_message;
@@ -298,6 +307,7 @@ impl Channel {
             max_recv,
             active: Some(shared.call_started()),
             cancel,
+            cluster: selection.and_then(|s| s.cluster().cloned()),
         };
         Ok((head, message, policy))
     }

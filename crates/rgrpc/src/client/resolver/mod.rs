@@ -16,12 +16,14 @@ pub use manual::ManualResolver;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
 
 use super::control::Event;
+use super::service_config::MethodConfig;
 use super::target::Target;
+use crate::metadata::MetadataMap;
 use crate::status::Status;
 pub use crate::transport::connect::Address;
 
@@ -56,11 +58,85 @@ impl From<SocketAddr> for Endpoint {
     }
 }
 
-/// What a resolver found: the endpoints, and the service config (gRFC A2 JSON) if it has one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a resolver found: the endpoints, the service config (gRFC A2 JSON) if it has one, and a
+/// [`ConfigSelector`] if calls are routed one by one.
+#[derive(Clone, Default)]
 pub struct Resolution {
     endpoints: Vec<Endpoint>,
     service_config: Option<String>,
+    selector: Option<Arc<dyn ConfigSelector>>,
+}
+
+impl PartialEq for Resolution {
+    fn eq(&self, other: &Resolution) -> bool {
+        self.endpoints == other.endpoints
+            && self.service_config == other.service_config
+            && match (&self.selector, &other.selector) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Resolution {}
+
+impl fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolution")
+            .field("endpoints", &self.endpoints)
+            .field("service_config", &self.service_config)
+            .field("selector", &self.selector.is_some())
+            .finish()
+    }
+}
+
+/// What a [`ConfigSelector`] chose for one call: the method settings that apply to it in place
+/// of the service config's, and the cluster its picks go to ([`PickRequest::cluster`]).
+///
+/// [`PickRequest::cluster`]: crate::client::balancer::PickRequest::cluster
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    method: Option<Arc<MethodConfig>>,
+    cluster: Option<Arc<str>>,
+}
+
+impl Selection {
+    /// A selection with no method settings and no cluster.
+    pub fn new() -> Selection {
+        Selection::default()
+    }
+
+    /// The call's method settings (timeout, retry policy, ...), replacing the service config's.
+    pub fn with_method_config(mut self, method: Arc<MethodConfig>) -> Selection {
+        self.method = Some(method);
+        self
+    }
+
+    /// The cluster whose balancer the call's picks go to.
+    pub fn with_cluster(mut self, cluster: Arc<str>) -> Selection {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// The method settings, if any.
+    pub fn method_config(&self) -> Option<&Arc<MethodConfig>> {
+        self.method.as_ref()
+    }
+
+    /// The cluster, if any.
+    pub fn cluster(&self) -> Option<&Arc<str>> {
+        self.cluster.as_ref()
+    }
+}
+
+/// Routes calls one by one: run once per call, before its first pick, with the method path
+/// and the request metadata. An xDS resolver publishes one made from its route configuration
+/// (gRFC A28); a channel without one uses the service config's method settings.
+pub trait ConfigSelector: Send + Sync + 'static {
+    /// Chooses for one call; an `Err` fails the call with that status (a route whose action
+    /// is not to forward, say).
+    fn select(&self, path: &str, metadata: &MetadataMap) -> Result<Selection, Status>;
 }
 
 impl Resolution {
@@ -69,7 +145,15 @@ impl Resolution {
         Resolution {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             service_config: None,
+            selector: None,
         }
+    }
+
+    /// Adds a config selector that routes each call (see [`ConfigSelector`]); it replaces the
+    /// previous resolution's, and a resolution without one removes it.
+    pub fn with_config_selector(mut self, selector: Arc<dyn ConfigSelector>) -> Resolution {
+        self.selector = Some(selector);
+        self
     }
 
     /// Adds a service config in JSON (gRFC A2). The channel parses it; an invalid one is
@@ -89,8 +173,14 @@ impl Resolution {
         self.service_config.as_deref()
     }
 
-    pub(crate) fn into_parts(self) -> (Vec<Endpoint>, Option<String>) {
-        (self.endpoints, self.service_config)
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Vec<Endpoint>,
+        Option<String>,
+        Option<Arc<dyn ConfigSelector>>,
+    ) {
+        (self.endpoints, self.service_config, self.selector)
     }
 }
 
@@ -203,11 +293,34 @@ pub(crate) fn parse_ip_list(scheme: &str, list: &str) -> Result<Vec<SocketAddr>,
     Ok(out)
 }
 
+/// Resolvers every channel of the process knows, after its own.
+static GLOBAL: RwLock<Vec<Arc<dyn ResolverBuilder>>> = RwLock::new(Vec::new());
+
+/// Makes `builder`'s scheme known to every channel built from now on, as a crate that brings a
+/// resolver does (`rgrpc-xds` registers `xds`). A channel's own
+/// [`Builder::resolver`](crate::client::Builder::resolver) takes precedence; a later global one
+/// of the same scheme replaces an earlier one.
+pub fn register(builder: Arc<dyn ResolverBuilder>) {
+    if let Ok(mut global) = GLOBAL.write() {
+        global.retain(|b| b.scheme() != builder.scheme());
+        global.push(builder);
+    }
+}
+
 /// The resolvers a channel knows by scheme: the built-in ones and the user's.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Registry {
     custom: Vec<Arc<dyn ResolverBuilder>>,
     pub(crate) dns: DnsOptions,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            custom: GLOBAL.read().map(|g| g.clone()).unwrap_or_default(),
+            dns: DnsOptions::default(),
+        }
+    }
 }
 
 impl Registry {

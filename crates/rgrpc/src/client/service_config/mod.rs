@@ -96,6 +96,16 @@ impl CodeSet {
     }
 }
 
+impl FromIterator<Code> for CodeSet {
+    fn from_iter<I: IntoIterator<Item = Code>>(codes: I) -> CodeSet {
+        let mut set = CodeSet::default();
+        for code in codes {
+            set.insert(code);
+        }
+        set
+    }
+}
+
 /// A6's `retryThrottling`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Throttling {
