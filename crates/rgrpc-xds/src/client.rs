@@ -471,14 +471,44 @@ impl Ads {
             }
         };
         let mut received = false;
+        // go-control-plane, like other snapshot servers, answers a NACK at once with the same
+        // version: the NACK of a version refused before waits, doubling from 1 s up to 30 s,
+        // so that a bad snapshot costs both sides a few messages, not a busy loop.
+        let mut nacked: HashMap<&'static str, (String, Duration)> = HashMap::new();
+        let mut held: Option<(Instant, &'static str, String)> = None;
         loop {
             let timer = self.next_timeout();
+            let held_at = held.as_ref().map(|h| h.0);
             tokio::select! {
                 msg = responses.message() => match msg {
                     Ok(Some(resp)) => {
                         received = true;
-                        if let Some((type_url, error)) = self.response(resp) {
-                            send_request(self, type_url, error);
+                        let version = resp.version_info.clone();
+                        match self.response(resp) {
+                            Some((type_url, Some(error))) => {
+                                let delay = match nacked.get(type_url) {
+                                    Some((v, d)) if *v == version => Some((*d * 2).min(Duration::from_secs(30))),
+                                    _ => None,
+                                };
+                                match delay {
+                                    Some(d) => {
+                                        nacked.insert(type_url, (version, d));
+                                        held = Some((Instant::now() + d, type_url, error));
+                                    }
+                                    None => {
+                                        nacked.insert(type_url, (version, Duration::from_millis(500)));
+                                        send_request(self, type_url, Some(error));
+                                    }
+                                }
+                            }
+                            Some((type_url, None)) => {
+                                nacked.remove(type_url);
+                                if held.as_ref().is_some_and(|h| h.1 == type_url) {
+                                    held = None;
+                                }
+                                send_request(self, type_url, None);
+                            }
+                            None => {}
                         }
                     }
                     Ok(None) => return Ended::Failed { received, why: "the server ended the stream".into() },
@@ -486,8 +516,18 @@ impl Ads {
                 },
                 cmd = commands.recv() => match cmd {
                     None => return Ended::Closed,
-                    Some(cmd) => if let Some(t) = self.command(cmd) { send_request(self, t, None); },
+                    Some(cmd) => if let Some(t) = self.command(cmd) {
+                        if held.as_ref().is_some_and(|h| h.1 == t) {
+                            held = None;
+                        }
+                        send_request(self, t, None);
+                    },
                 },
+                () = tokio::time::sleep_until(held_at.unwrap_or_else(Instant::now)), if held_at.is_some() => {
+                    if let Some((_, type_url, error)) = held.take() {
+                        send_request(self, type_url, Some(error));
+                    }
+                }
                 () = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
                     self.expire();
                 }
@@ -561,6 +601,7 @@ impl Ads {
                     }
                 }
                 Err(e) => {
+                    let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
                     tracing::warn!(type_url, %e, "xDS resource refused");
                     entry.error = Some(e.clone());
                     send(&entry.watchers, type_url, &name, Update::Error(e.clone()));

@@ -1,8 +1,11 @@
 //! `chaos-client --target=T [--calls=N] [--concurrency=C] [--interval_ms=MS]
-//! [--service_config_json=JSON]`: unary `grpc.testing.TestService/UnaryCall`s from C workers,
-//! each pausing MS between calls, for tests that kill and restart servers meanwhile. Prints one
-//! line per call, `<unix time in ms> <x-server-id or FAILED> <detail>`, then `N passed, M failed`;
-//! exits non-zero if a call failed.
+//! [--service_config_json=JSON] [--header=KEY:VALUE] [--fail_until=N] [--wait_for_ready=true]`: unary
+//! `grpc.testing.TestService/UnaryCall`s from C workers, each pausing MS between calls, for tests
+//! that kill and restart servers meanwhile, and for the xDS tests (`xds:` targets work: the
+//! program registers rgrpc-xds), side by side with grpc-go's `tests/xds/xdsclient`. Each call may
+//! carry a header, and `x-fail-until: N` for the retry servers. Prints one line per call,
+//! `<unix time in ms> <x-server-id or FAILED> <detail>`, then `N passed, M failed`; exits
+//! non-zero if a call failed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +31,9 @@ async fn main() {
         "concurrency",
         "interval_ms",
         "service_config_json",
+        "header",
+        "fail_until",
+        "wait_for_ready",
     ];
     let flags = Flags::parse(std::env::args().skip(1), &known).unwrap_or_else(|e| {
         eprintln!("chaos-client: {e}");
@@ -44,6 +50,16 @@ async fn main() {
         number("concurrency", 50),
         Duration::from_millis(number("interval_ms", 20) as u64),
     );
+    rgrpc_xds::init();
+    let header = flags
+        .get("header")
+        .and_then(|h| h.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let fail_until = number("fail_until", 0);
+    let wait_for_ready = flags.bool("wait_for_ready", false).unwrap_or_else(|e| {
+        eprintln!("chaos-client: {e}");
+        std::process::exit(2);
+    });
     let Some(target) = flags.get("target") else {
         eprintln!("chaos-client: --target=T is required");
         std::process::exit(2);
@@ -66,12 +82,25 @@ async fn main() {
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let (client, next, failed, tx) = (client.clone(), next.clone(), failed.clone(), tx.clone());
+        let header = header.clone();
         workers.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::SeqCst) < calls {
-                let request = Request::new(SimpleRequest {
+                let mut request = Request::new(SimpleRequest {
                     response_size: 1,
                     ..Default::default()
                 });
+                if let Some((k, v)) = &header {
+                    let _ = request.metadata_mut().insert(k, v);
+                }
+                if fail_until > 0 {
+                    let _ = request
+                        .metadata_mut()
+                        .insert("x-fail-until", &fail_until.to_string());
+                }
+                if wait_for_ready {
+                    request.set_wait_for_ready(true);
+                    request.set_timeout(Duration::from_secs(10));
+                }
                 let line = match client.unary_call(request).await {
                     Ok(r) => format!(
                         "{} {} ok",

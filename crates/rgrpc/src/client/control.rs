@@ -80,6 +80,9 @@ pub(crate) struct Shared {
     /// its idle timeout.
     active: AtomicUsize,
     started: AtomicU64,
+    /// Set once the resolver has answered (with a resolution or an error).
+    resolved: AtomicBool,
+    resolved_notify: Notify,
 }
 
 /// Counts a call as in progress while it lives.
@@ -117,6 +120,8 @@ impl Shared {
             replay: Arc::new(ReplayBudget::new(config.channel_buffer)),
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
+            resolved: AtomicBool::new(false),
+            resolved_notify: Notify::new(),
             config,
             scheme,
             authority,
@@ -141,6 +146,32 @@ impl Shared {
         self.active.fetch_add(1, Ordering::AcqRel);
         self.started.fetch_add(1, Ordering::Relaxed);
         ActiveCall(self.clone())
+    }
+
+    /// Waits (at most `bound`) for the resolver's first answer, so that the call's method
+    /// settings come from the config in force (a config selector's route, say) rather than
+    /// from none. One load once the channel has resolved.
+    pub(crate) async fn first_resolution(self: &Arc<Self>, bound: Option<Duration>) {
+        if self.resolved.load(Ordering::Acquire) {
+            return;
+        }
+        let notified = self.resolved_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.resolved.load(Ordering::Acquire) {
+            return;
+        }
+        self.exit_idle();
+        match bound {
+            Some(bound) => drop(tokio::time::timeout(bound, notified).await),
+            None => notified.await,
+        }
+    }
+
+    fn mark_resolved(&self) {
+        if !self.resolved.swap(true, Ordering::AcqRel) {
+            self.resolved_notify.notify_waiters();
+        }
     }
 
     /// The service config in force.
@@ -238,6 +269,17 @@ impl Shared {
                 }
                 published.version
             };
+            // A call made before the first resolution has no cluster; once a config selector
+            // is in force, it routes the call (the route's method settings came too late for
+            // this call, as they do in grpc-go for calls started before resolution).
+            if cluster.is_none()
+                && let Some(selector) = self.applied().selector.clone()
+            {
+                let selection = selector.select(path, metadata)?;
+                if let Some(late) = selection.cluster() {
+                    return Box::pin(self.pick(path, metadata, Some(late), wait_for_ready)).await;
+                }
+            }
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -412,8 +454,12 @@ impl Control {
                     self.with_balancer(|b, ctl| b.exit_idle(ctl));
                 }
             }
-            Event::Resolved(Ok(resolution)) => self.resolved(resolution),
+            Event::Resolved(Ok(resolution)) => {
+                self.resolved(resolution);
+                self.shared.mark_resolved();
+            }
             Event::Resolved(Err(status)) => {
+                self.shared.mark_resolved();
                 tracing::debug!(target = %self.shared.target, %status, "resolution failed");
                 self.shared
                     .set_last_error(Error::new(Kind::Resolve, status.message().to_owned()));
@@ -489,7 +535,9 @@ impl Control {
         let previous = self.shared.applied();
         // A refused config keeps the one in force; the selector is the resolution's either way.
         let config = config.unwrap_or_else(|| previous.config.clone());
-        let applied = Applied::from_config(config, selector, Some(&previous));
+        // The new selector is put in force only after the balancer has taken the resolution,
+        // so that no call is routed to a cluster the picker does not know yet.
+        let applied = Applied::from_config(config, previous.selector.clone(), Some(&previous));
         drop(previous);
         self.shared.applied.store(Arc::new(applied));
         let applied = self.shared.applied();
@@ -520,6 +568,21 @@ impl Control {
         });
         if rejected && let Some(r) = self.resolver.as_mut() {
             r.resolve_now();
+        }
+        let current = self.shared.applied();
+        let same = match (&current.selector, &selector) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same {
+            let next = Applied {
+                config: current.config.clone(),
+                throttle: current.throttle.clone(),
+                selector,
+            };
+            drop(current);
+            self.shared.applied.store(Arc::new(next));
         }
     }
 }

@@ -85,6 +85,9 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
+        self.shared
+            .first_resolution(request.timeout().or(self.shared.config.timeout))
+            .await;
         let (head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let cancel = head.cancel.clone();
@@ -113,6 +116,9 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
+        self.shared
+            .first_resolution(request.timeout().or(self.shared.config.timeout))
+            .await;
         let (mut head, message, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let cancel = head.cancel.clone();
@@ -149,6 +155,9 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
+        self.shared
+            .first_resolution(request.timeout().or(self.shared.config.timeout))
+            .await;
         let (head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let cancel = head.cancel.clone();
@@ -195,6 +204,9 @@ impl Channel {
         Req: Message + 'static,
         Resp: Message + Default,
     {
+        self.shared
+            .first_resolution(request.timeout().or(self.shared.config.timeout))
+            .await;
         let (mut head, messages, policy) = self.prepare(path, request)?;
         let deadline = head.deadline;
         let cancel = head.cancel.clone();
