@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rgrpc::Status;
@@ -26,6 +25,8 @@ use rgrpc::client::balancer::{
 use rgrpc::client::resolver::Endpoint;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+
+use crate::rng::AtomicRng;
 
 /// The policy's name in the service config the resolver makes.
 pub(crate) const NAME: &str = "rgrpc_xds_clusters";
@@ -457,7 +458,7 @@ impl XdsClusters {
         state: &ClusterState,
     ) -> (ConnectivityState, ClusterPicker) {
         let drops = state.config.drops.clone();
-        let rng = AtomicU64::new(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let rng = AtomicRng::new(self.seed);
         if let Some(e) = &state.config.error {
             let status = Status::unavailable(format!("xDS cluster {name:?}: {e}"));
             return (
@@ -527,24 +528,14 @@ enum Choice {
 /// One cluster's picker: drops, then a READY locality by weight.
 struct ClusterPicker {
     drops: Vec<(String, u32)>,
-    rng: AtomicU64,
+    rng: AtomicRng,
     choice: Choice,
 }
 
 impl ClusterPicker {
-    fn random(&self) -> u64 {
-        let mut z = self
-            .rng
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn pick(&self, request: &PickRequest<'_>) -> Pick {
         for (category, per_million) in &self.drops {
-            if self.random() % 1_000_000 < u64::from(*per_million) {
+            if self.rng.below(1_000_000) < u64::from(*per_million) {
                 return Pick::Fail(Status::unavailable(format!(
                     "dropped by the control plane's drop policy ({category})"
                 )));
@@ -553,7 +544,7 @@ impl ClusterPicker {
         match &self.choice {
             Choice::Fixed(f) => f.pick(request),
             Choice::Weighted(list, total) => {
-                let roll = self.random() % (*total).max(1);
+                let roll = self.rng.below(*total);
                 let picker = list
                     .iter()
                     .find(|(upto, _)| roll < *upto)
@@ -731,5 +722,310 @@ impl Balancer for XdsClusters {
             }
         }
         self.publish(ctl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use rgrpc::client::balancer::{Address, Balancer, ConnectivityState, Pick, PickRequest};
+    use rgrpc::client::testing::{Outcome, TestController, addr};
+    use rgrpc::{Code, MetadataMap};
+    use serde_json::{Value, json};
+
+    use super::XdsClusters;
+
+    /// One cluster `c` whose priorities hold the given localities as (name, weight, address).
+    fn config(priorities: &[&[(&str, u32, &str)]], extra: Value) -> Value {
+        let priorities: Vec<Value> = priorities
+            .iter()
+            .map(|ls| {
+                ls.iter()
+                    .map(|(name, weight, a)| {
+                        json!({"name": name, "weight": weight, "endpoints": [[a]]})
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut c = json!({"priorities": priorities});
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                c[k] = v;
+            }
+        }
+        json!({"clusters": {"c": c}})
+    }
+
+    fn pick(ctl: &TestController, cluster: &str) -> Pick {
+        let md = MetadataMap::new();
+        let (_, picker) = ctl.published.last().expect("a picker was published");
+        picker.pick(&PickRequest::new("/p.S/M", &md).with_cluster(Some(cluster)))
+    }
+
+    fn picked(ctl: &TestController) -> Option<Address> {
+        match pick(ctl, "c") {
+            Pick::Ready(p) => Some(p.subchannel().address().clone()),
+            _ => None,
+        }
+    }
+
+    async fn ready(ctl: &mut TestController, b: &mut XdsClusters, limit: Duration) -> bool {
+        ctl.run_until(b, limit, |c| c.state() == Some(ConnectivityState::Ready))
+            .await
+    }
+
+    const FAST: Outcome = Outcome::AcceptAfter(Duration::from_millis(1));
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_priority_fails_over_after_ten_seconds_and_back_when_it_is_ready() {
+        let mut ctl = TestController::new();
+        let (p0, p1) = (addr("10.0.0.1:1"), addr("10.0.1.1:1"));
+        ctl.connector.set(&p0, Outcome::Hang);
+        ctl.connector.set(&p1, FAST);
+        let mut b = XdsClusters::default();
+        let cfg = config(
+            &[&[("a", 1, "10.0.0.1:1")], &[("b", 1, "10.0.1.1:1")]],
+            json!({}),
+        );
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        let start = tokio::time::Instant::now();
+        // Nine seconds in, the second priority has not even been tried.
+        assert!(!ready(&mut ctl, &mut b, Duration::from_secs(9)).await);
+        assert!(ctl.connector.attempts_to(&p1).is_empty());
+        assert!(matches!(pick(&ctl, "c"), Pick::Queue));
+        assert!(ready(&mut ctl, &mut b, Duration::from_secs(2)).await);
+        let waited = start.elapsed();
+        assert!(
+            (Duration::from_secs(10)..Duration::from_millis(10_100)).contains(&waited),
+            "{waited:?}"
+        );
+        assert_eq!(picked(&ctl), Some(p1.clone()));
+
+        // The first priority comes up (its next attempt accepts; the backoff after the hung
+        // attempt's timeout decides when): calls go back to it.
+        ctl.connector.set(&p0, FAST);
+        let back = ctl
+            .run_until(&mut b, Duration::from_secs(180), |c| {
+                picked(c) == Some(p0.clone())
+            })
+            .await;
+        assert!(back, "calls never went back to priority 0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_priority_fails_over_at_once() {
+        let mut ctl = TestController::new();
+        let p1 = addr("10.0.1.1:1");
+        ctl.connector.set(&p1, FAST);
+        let mut b = XdsClusters::default();
+        let cfg = config(
+            &[&[("a", 1, "10.0.0.1:1")], &[("b", 1, "10.0.1.1:1")]],
+            json!({}),
+        );
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        assert!(ready(&mut ctl, &mut b, Duration::from_millis(100)).await);
+        assert_eq!(picked(&ctl), Some(p1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_priority_failed_fails_calls_with_the_reason() {
+        let mut ctl = TestController::new();
+        let mut b = XdsClusters::default();
+        let cfg = config(
+            &[&[("a", 1, "10.0.0.1:1")], &[("b", 1, "10.0.1.1:1")]],
+            json!({}),
+        );
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        let failed = ctl
+            .run_until(&mut b, Duration::from_secs(1), |c| {
+                c.state() == Some(ConnectivityState::TransientFailure)
+            })
+            .await;
+        assert!(failed);
+        match pick(&ctl, "c") {
+            Pick::Fail(s) => {
+                assert_eq!(s.code(), Code::Unavailable);
+                assert!(s.message().contains("refused"), "{}", s.message());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_spread_over_localities_by_weight() {
+        let mut ctl = TestController::new();
+        let (a, b_addr) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
+        ctl.connector.set(&a, FAST);
+        ctl.connector.set(&b_addr, FAST);
+        let mut b = XdsClusters::default();
+        let cfg = config(
+            &[&[("a", 3, "10.0.0.1:1"), ("b", 1, "10.0.0.2:1")]],
+            json!({}),
+        );
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        let both = ctl
+            .run_until(&mut b, Duration::from_secs(1), |c| {
+                // Both localities READY: some of the picks land on each.
+                let mut seen = HashMap::new();
+                for _ in 0..64 {
+                    if let Some(x) = picked(c) {
+                        *seen.entry(x).or_insert(0) += 1;
+                    }
+                }
+                seen.len() == 2
+            })
+            .await;
+        assert!(both);
+        let mut counts: HashMap<Address, u32> = HashMap::new();
+        for _ in 0..4000 {
+            *counts.entry(picked(&ctl).unwrap()).or_default() += 1;
+        }
+        let share = f64::from(counts[&a]) / 4000.0;
+        assert!((0.70..0.80).contains(&share), "locality a got {share}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drops_fail_their_share_of_calls() {
+        let mut ctl = TestController::new();
+        ctl.connector.set(&addr("10.0.0.1:1"), FAST);
+        let mut b = XdsClusters::default();
+        let cfg = config(
+            &[&[("a", 1, "10.0.0.1:1")]],
+            json!({"drops": [["throttle", 250_000]]}),
+        );
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        assert!(ready(&mut ctl, &mut b, Duration::from_secs(1)).await);
+        let mut dropped = 0;
+        for _ in 0..4000 {
+            match pick(&ctl, "c") {
+                Pick::Fail(s) => {
+                    assert_eq!(s.code(), Code::Unavailable);
+                    assert!(s.message().contains("throttle"), "{}", s.message());
+                    dropped += 1;
+                }
+                Pick::Ready(_) => {}
+                Pick::Queue => panic!("queued on a READY cluster"),
+            }
+        }
+        let share = f64::from(dropped) / 4000.0;
+        assert!((0.21..0.29).contains(&share), "dropped {share}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cluster_that_left_serves_ten_seconds_more_then_goes() {
+        let mut ctl = TestController::new();
+        let a = addr("10.0.0.1:1");
+        ctl.connector.set(&a, FAST);
+        let mut b = XdsClusters::default();
+        b.resolved(
+            &[],
+            &config(&[&[("a", 1, "10.0.0.1:1")]], json!({})),
+            &mut ctl,
+        )
+        .unwrap();
+        assert!(ready(&mut ctl, &mut b, Duration::from_secs(1)).await);
+        // The routes now name only `d`, which has no endpoints yet.
+        let next = json!({"clusters": {"d": {"priorities": []}}});
+        b.resolved(&[], &next, &mut ctl).unwrap();
+        assert_eq!(picked(&ctl), Some(a.clone()));
+        assert!(matches!(pick(&ctl, "d"), Pick::Fail(_)));
+        let gone_early = ctl
+            .run_until(&mut b, Duration::from_secs(9), |c| {
+                matches!(pick(c, "c"), Pick::Fail(_))
+            })
+            .await;
+        assert!(!gone_early, "the cluster went before its ten seconds");
+        assert_eq!(picked(&ctl), Some(a.clone()));
+        let gone = ctl
+            .run_until(&mut b, Duration::from_secs(2), |c| {
+                matches!(pick(c, "c"), Pick::Fail(_))
+            })
+            .await;
+        assert!(gone);
+        match pick(&ctl, "c") {
+            Pick::Fail(s) => assert!(s.message().contains("not in the channel's config")),
+            other => panic!("{other:?}"),
+        }
+        // And a cluster that comes back before its time is kept, not rebuilt.
+        let mut ctl = TestController::new();
+        ctl.connector.set(&a, FAST);
+        let mut b = XdsClusters::default();
+        let cfg = config(&[&[("a", 1, "10.0.0.1:1")]], json!({}));
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        assert!(ready(&mut ctl, &mut b, Duration::from_secs(1)).await);
+        b.resolved(&[], &next, &mut ctl).unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        ctl.run_until(&mut b, Duration::from_secs(20), |_| false)
+            .await;
+        assert_eq!(picked(&ctl), Some(a.clone()));
+        assert_eq!(ctl.connector.attempts_to(&a).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cluster_with_an_error_fails_its_calls_and_not_the_others() {
+        let mut ctl = TestController::new();
+        ctl.connector.set(&addr("10.0.0.1:1"), FAST);
+        let mut b = XdsClusters::default();
+        let mut cfg = config(&[&[("a", 1, "10.0.0.1:1")]], json!({}));
+        cfg["clusters"]["bad"] = json!({"error": "does not exist"});
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        assert!(ready(&mut ctl, &mut b, Duration::from_secs(1)).await);
+        assert!(picked(&ctl).is_some());
+        match pick(&ctl, "bad") {
+            Pick::Fail(s) => {
+                assert_eq!(s.code(), Code::Unavailable);
+                assert!(s.message().contains("does not exist"), "{}", s.message());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outlier_detection_ejects_a_failing_endpoint() {
+        let mut ctl = TestController::new();
+        let (a, c) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
+        ctl.connector.set(&a, FAST);
+        ctl.connector.set(&c, FAST);
+        let mut b = XdsClusters::default();
+        let od = json!({
+            "interval": "1s",
+            "baseEjectionTime": "30s",
+            "maxEjectionPercent": 50,
+            "failurePercentageEjection": {
+                "threshold": 50, "enforcementPercentage": 100,
+                "minimumHosts": 2, "requestVolume": 10
+            }
+        });
+        let cfg = json!({"clusters": {"c": {
+            "priorities": [[{"name": "l", "weight": 1,
+                             "endpoints": [["10.0.0.1:1"], ["10.0.0.2:1"]]}]],
+            "outlierDetection": od,
+        }}});
+        b.resolved(&[], &cfg, &mut ctl).unwrap();
+        let both = ctl
+            .run_until(&mut b, Duration::from_secs(1), |ctl| {
+                let mut seen = std::collections::HashSet::new();
+                for _ in 0..8 {
+                    seen.extend(picked(ctl));
+                }
+                seen.len() == 2
+            })
+            .await;
+        assert!(both);
+        // Calls to `a` fail, calls to `c` succeed; after the next interval `a` is ejected.
+        for _ in 0..100 {
+            if let Pick::Ready(p) = pick(&ctl, "c") {
+                let ok = p.subchannel().address() != &a;
+                p.end(if ok { Code::Ok } else { Code::Unavailable });
+            }
+        }
+        ctl.run_until(&mut b, Duration::from_millis(1500), |_| false)
+            .await;
+        for _ in 0..20 {
+            assert_eq!(picked(&ctl), Some(c.clone()));
+        }
     }
 }

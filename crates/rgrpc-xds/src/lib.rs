@@ -29,6 +29,7 @@ pub mod bootstrap;
 mod client;
 mod resolver;
 mod resource;
+mod rng;
 mod routing;
 
 use std::sync::Arc;

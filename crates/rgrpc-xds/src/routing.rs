@@ -4,7 +4,6 @@
 //! settings (A31's stream duration as a timeout, A44's retry policy).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rgrpc::Status;
@@ -13,6 +12,7 @@ use rgrpc::client::service_config::{CallPolicy, CodeSet, MethodConfig, RetryPoli
 use rgrpc::metadata::MetadataMap;
 
 use crate::resource::{Action, HeaderMatcher, HeaderTest, PathMatcher, Route, VirtualHost};
+use crate::rng::AtomicRng;
 
 /// A6's cap on attempts, which A44 keeps.
 const MAX_ATTEMPTS: u32 = 5;
@@ -28,7 +28,7 @@ struct Ready {
 /// The config selector of one xDS channel: a virtual host's routes.
 pub(crate) struct Router {
     routes: Vec<Ready>,
-    rng: AtomicU64,
+    rng: AtomicRng,
 }
 
 impl std::fmt::Debug for Router {
@@ -83,19 +83,8 @@ impl Router {
             .collect();
         Router {
             routes,
-            rng: AtomicU64::new(seed | 1),
+            rng: AtomicRng::new(seed),
         }
-    }
-
-    /// A random number, lock-free (splitmix64 over an atomic counter).
-    fn random(&self) -> u64 {
-        let mut z = self
-            .rng
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 
@@ -110,7 +99,7 @@ impl ConfigSelector for Router {
                 continue;
             }
             if let Some(per_million) = m.fraction_per_million
-                && self.random() % 1_000_000 >= u64::from(per_million)
+                && self.rng.below(1_000_000) >= u64::from(per_million)
             {
                 continue;
             }
@@ -119,7 +108,7 @@ impl ConfigSelector for Router {
                     "{path}: the matching xDS route does not forward calls"
                 )));
             }
-            let roll = self.random() % ready.total;
+            let roll = self.rng.below(ready.total);
             let chosen = ready
                 .clusters
                 .iter()

@@ -24,8 +24,8 @@ mod rng;
 pub mod service_config;
 pub(crate) mod subchannel;
 pub mod target;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use balancer::ConnectivityState;
 pub use call::IntoStreamingRequest;

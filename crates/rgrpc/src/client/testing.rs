@@ -1,6 +1,30 @@
-//! Test doubles for the client's state machines: a connector whose outcome per address the test
-//! chooses (HTTP/2 over an in-memory pipe when it accepts), and a controller that records what a
-//! balancer publishes. Everything runs on tokio's paused clock.
+//! Test doubles for load-balancing policies (feature `test-util`): a connector whose outcome per
+//! address the test chooses (HTTP/2 over an in-memory pipe when it accepts), and a controller
+//! that records what a balancer publishes and delivers its subchannel events and wake-ups. Meant
+//! for tokio's paused clock (`#[tokio::test(start_paused = true)]`), so that backoffs and
+//! timeouts of minutes pass in no real time.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use rgrpc::client::balancer::{Balancer, BalancerBuilder, ConnectivityState, RoundRobinBuilder};
+//! use rgrpc::client::resolver::Endpoint;
+//! use rgrpc::client::testing::{Outcome, TestController, addr};
+//!
+//! let mut ctl = TestController::new();
+//! ctl.connector.set(&addr("10.0.0.1:1"), Outcome::AcceptAfter(Duration::from_millis(5)));
+//! let mut rr = RoundRobinBuilder.build();
+//! rr.resolved(&[Endpoint::from(addr("10.0.0.1:1"))], &serde_json::Value::Null, &mut ctl)
+//!     .unwrap();
+//! let ready = ctl
+//!     .run_until(rr.as_mut(), Duration::from_secs(1), |c| {
+//!         c.state() == Some(ConnectivityState::Ready)
+//!     })
+//!     .await;
+//! assert!(ready);
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +46,7 @@ use crate::transport::connect::Address;
 
 /// What a connection attempt to an address does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Fails at once, as a refused TCP connection.
     Refuse,
     /// Never completes.
@@ -33,14 +57,16 @@ pub(crate) enum Outcome {
 
 /// The connector: outcomes per address, a log of attempts, and the server ends of connections.
 #[derive(Default)]
-pub(crate) struct FakeConnector {
+pub struct FakeConnector {
     outcomes: Mutex<HashMap<Address, Outcome>>,
-    pub(crate) attempts: Mutex<Vec<(Address, Instant)>>,
+    /// Every connection attempt, with its address and time.
+    pub attempts: Mutex<Vec<(Address, Instant)>>,
     servers: Mutex<HashMap<Address, Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl FakeConnector {
-    pub(crate) fn set(&self, address: &Address, outcome: Outcome) {
+    /// What attempts to `address` do from now on (refused when never set).
+    pub fn set(&self, address: &Address, outcome: Outcome) {
         self.outcomes
             .lock()
             .unwrap()
@@ -48,7 +74,7 @@ impl FakeConnector {
     }
 
     /// Closes every connection to `address` from the server side.
-    pub(crate) fn drop_connections(&self, address: &Address) {
+    pub fn drop_connections(&self, address: &Address) {
         for task in self
             .servers
             .lock()
@@ -60,7 +86,8 @@ impl FakeConnector {
         }
     }
 
-    pub(crate) fn attempts_to(&self, address: &Address) -> Vec<Instant> {
+    /// When attempts to `address` were made.
+    pub fn attempts_to(&self, address: &Address) -> Vec<Instant> {
         self.attempts
             .lock()
             .unwrap()
@@ -130,19 +157,50 @@ impl Connect for Arc<FakeConnector> {
 }
 
 /// A controller that records what the balancer publishes.
-pub(crate) struct TestCtl {
-    pub(crate) connector: Arc<FakeConnector>,
+pub struct TestController {
+    /// The connector of the subchannels this controller creates.
+    pub connector: Arc<FakeConnector>,
     events: mpsc::UnboundedSender<Event>,
-    pub(crate) rx: mpsc::UnboundedReceiver<Event>,
-    pub(crate) published: Vec<(ConnectivityState, Arc<dyn Picker>)>,
-    pub(crate) resolutions: usize,
-    pub(crate) wake: Option<Instant>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    /// Every state and picker the balancer published, oldest first.
+    pub published: Vec<(ConnectivityState, Arc<dyn Picker>)>,
+    /// How many times the balancer asked for a new resolution.
+    pub resolutions: usize,
+    /// The earliest wake-up the balancer asked for and has not had yet.
+    pub wake: Option<Instant>,
 }
 
-impl TestCtl {
-    pub(crate) fn new() -> TestCtl {
+impl std::fmt::Debug for FakeConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeConnector")
+            .field("outcomes", &self.outcomes.lock().unwrap())
+            .field("attempts", &self.attempts.lock().unwrap().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TestController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestController")
+            .field("state", &self.state())
+            .field("published", &self.published.len())
+            .field("resolutions", &self.resolutions)
+            .field("wake", &self.wake)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TestController {
+    fn default() -> TestController {
+        TestController::new()
+    }
+}
+
+impl TestController {
+    /// A controller with a connector that refuses every address.
+    pub fn new() -> TestController {
         let (events, rx) = mpsc::unbounded_channel();
-        TestCtl {
+        TestController {
             connector: Arc::default(),
             events,
             rx,
@@ -152,18 +210,19 @@ impl TestCtl {
         }
     }
 
-    pub(crate) fn state(&self) -> Option<ConnectivityState> {
+    /// The newest published state.
+    pub fn state(&self) -> Option<ConnectivityState> {
         self.published.last().map(|(s, _)| *s)
     }
 
     /// What the newest picker answers.
-    pub(crate) fn pick(&self) -> Pick {
+    pub fn pick(&self) -> Pick {
         let (_, picker) = self.published.last().expect("a picker was published");
         picker.pick(&PickRequest::new("/p.S/M", &MetadataMap::new()))
     }
 
     /// The address the newest picker sends a call to, if any.
-    pub(crate) fn picked_address(&self) -> Option<Address> {
+    pub fn picked_address(&self) -> Option<Address> {
         match self.pick() {
             Pick::Ready(p) => Some(p.subchannel.address().clone()),
             _ => None,
@@ -172,7 +231,7 @@ impl TestCtl {
 
     /// Delivers the next subchannel event or wake-up to `balancer`; false when neither comes
     /// within `limit`.
-    pub(crate) async fn step(&mut self, balancer: &mut dyn Balancer, limit: Duration) -> bool {
+    pub async fn step(&mut self, balancer: &mut dyn Balancer, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let wake = self.wake.filter(|w| *w <= deadline);
         tokio::select! {
@@ -193,11 +252,11 @@ impl TestCtl {
     }
 
     /// Steps until `done` holds, for at most `limit` of (paused) time.
-    pub(crate) async fn run_until(
+    pub async fn run_until(
         &mut self,
         balancer: &mut dyn Balancer,
         limit: Duration,
-        mut done: impl FnMut(&TestCtl) -> bool,
+        mut done: impl FnMut(&TestController) -> bool,
     ) -> bool {
         let deadline = Instant::now() + limit;
         while !done(self) {
@@ -210,7 +269,7 @@ impl TestCtl {
     }
 }
 
-impl Controller for TestCtl {
+impl Controller for TestController {
     fn new_subchannel(&mut self, address: &Address, _: SubchannelOptions) -> Subchannel {
         Subchannel::new(
             address.clone(),
@@ -236,6 +295,7 @@ impl Controller for TestCtl {
     }
 }
 
-pub(crate) fn addr(s: &str) -> Address {
+/// A TCP address from text such as `10.0.0.1:1`; panics on anything else (tests only).
+pub fn addr(s: &str) -> Address {
     Address::Tcp(s.parse().unwrap())
 }

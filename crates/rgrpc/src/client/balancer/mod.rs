@@ -120,7 +120,9 @@ pub struct PickRequest<'a> {
 }
 
 impl<'a> PickRequest<'a> {
-    pub(crate) fn new(path: &'a str, metadata: &'a MetadataMap) -> PickRequest<'a> {
+    /// A request for a call on `path` (`/package.Service/Method`) with `metadata`, for no
+    /// cluster in particular. The channel makes these; tests of a balancer make their own.
+    pub fn new(path: &'a str, metadata: &'a MetadataMap) -> PickRequest<'a> {
         PickRequest {
             path,
             metadata,
@@ -128,7 +130,8 @@ impl<'a> PickRequest<'a> {
         }
     }
 
-    pub(crate) fn with_cluster(mut self, cluster: Option<&'a str>) -> PickRequest<'a> {
+    /// The same request for the cluster `cluster` (see [`PickRequest::cluster`]).
+    pub fn with_cluster(mut self, cluster: Option<&'a str>) -> PickRequest<'a> {
         self.cluster = cluster;
         self
     }
@@ -159,7 +162,8 @@ pub struct CallEnd {
 }
 
 impl CallEnd {
-    pub(crate) fn new(code: Code) -> CallEnd {
+    /// An end with `code` (the channel makes these; a test of a picker makes its own).
+    pub fn new(code: Code) -> CallEnd {
         CallEnd { code }
     }
 
@@ -191,6 +195,19 @@ impl Picked {
     pub fn on_end(mut self, f: impl FnOnce(&CallEnd) + Send + 'static) -> Picked {
         self.on_end = Some(Box::new(f));
         self
+    }
+
+    /// The subchannel the call goes to.
+    pub fn subchannel(&self) -> &Subchannel {
+        &self.subchannel
+    }
+
+    /// Tells the picker the attempt ended with `code`: runs the hook, if any. The channel does
+    /// this for every attempt; a test of a picker calls it itself.
+    pub fn end(self, code: Code) {
+        if let Some(on_end) = self.on_end {
+            on_end(&CallEnd::new(code));
+        }
     }
 }
 

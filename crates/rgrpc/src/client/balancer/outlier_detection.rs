@@ -515,7 +515,7 @@ impl Balancer for OutlierDetection {
 mod tests {
     use super::*;
     use crate::client::balancer::CallEnd;
-    use crate::client::testing::{Outcome, TestCtl, addr};
+    use crate::client::testing::{Outcome, TestController, addr};
 
     fn config(extra: &str) -> Value {
         serde_json::from_str(&format!(
@@ -526,7 +526,7 @@ mod tests {
     }
 
     /// Sends `n` calls through the current picker; calls to `bad` fail.
-    fn calls(ctl: &TestCtl, n: usize, bad: &[Address]) -> HashMap<Address, usize> {
+    fn calls(ctl: &TestController, n: usize, bad: &[Address]) -> HashMap<Address, usize> {
         let mut seen = HashMap::new();
         for _ in 0..n {
             let Pick::Ready(picked) = ctl.pick() else {
@@ -546,7 +546,7 @@ mod tests {
         seen
     }
 
-    async fn ready(od: &mut OutlierDetection, ctl: &mut TestCtl, n: usize) {
+    async fn ready(od: &mut OutlierDetection, ctl: &mut TestController, n: usize) {
         let ok = ctl
             .run_until(od, Duration::from_secs(1), |c| {
                 c.state() == Some(ConnectivityState::Ready) && calls(c, 30, &[]).len() == n
@@ -557,7 +557,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failure_percentage_ejects_then_lets_back() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let list = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"];
         for s in list {
             ctl.connector
@@ -587,7 +587,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn success_rate_ejects_the_outlier_only() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let list = [
             "10.0.0.1:1",
             "10.0.0.2:1",
@@ -617,7 +617,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn max_ejection_percent_and_too_few_hosts() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let list = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"];
         for s in list {
             ctl.connector
@@ -644,7 +644,7 @@ mod tests {
                 "failurePercentageEjection":{"threshold":50,"minimumHosts":9,"requestVolume":10}}"#,
         )
         .unwrap();
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         for s in list {
             ctl.connector
                 .set(&addr(s), Outcome::AcceptAfter(Duration::from_millis(1)));

@@ -431,7 +431,7 @@ impl Balancer for PickFirst {
 mod tests {
     use super::*;
     use crate::client::balancer::Pick;
-    use crate::client::testing::{Outcome, TestCtl, addr};
+    use crate::client::testing::{Outcome, TestController, addr};
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -445,7 +445,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn happy_eyeballs_starts_an_attempt_every_250ms_without_cancelling() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let (a, b, c) = (addr("[::1]:1"), addr("10.0.0.1:1"), addr("[::2]:1"));
         ctl.connector.set(&a, Outcome::Hang);
         ctl.connector.set(&b, Outcome::AcceptAfter(400 * MS));
@@ -484,7 +484,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_earlier_attempt_may_still_win() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::AcceptAfter(400 * MS));
         ctl.connector.set(&b, Outcome::Hang);
@@ -510,7 +510,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_starts_the_next_attempt_at_once() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::Refuse);
         ctl.connector.set(&b, Outcome::AcceptAfter(MS));
@@ -533,7 +533,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sticky_transient_failure_names_every_address_and_recovers() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         let mut pf = PickFirst::new(Rng::new(1));
         pf.resolved(
@@ -581,7 +581,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lost_connection_goes_idle_and_asks_for_resolution() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let a = addr("10.0.0.1:1");
         ctl.connector.set(&a, Outcome::AcceptAfter(MS));
         let mut pf = PickFirst::new(Rng::new(1));
@@ -616,7 +616,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_update_that_keeps_the_connected_address_stays_ready() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"));
         ctl.connector.set(&a, Outcome::AcceptAfter(MS));
         let mut pf = PickFirst::new(Rng::new(1));
@@ -662,7 +662,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut ctl = TestCtl::new();
+            let mut ctl = TestController::new();
             let mut pf = PickFirst::new(Rng::new(1));
             assert!(
                 pf.resolved(&[], &serde_json::Value::Null, &mut ctl)
@@ -683,7 +683,7 @@ mod tests {
             let config = serde_json::json!({"shuffleAddressList": true});
             let mut firsts = std::collections::HashSet::new();
             for seed in 0..40 {
-                let mut ctl = TestCtl::new();
+                let mut ctl = TestController::new();
                 for e in &list {
                     ctl.connector.set(&e.addresses()[0], Outcome::Hang);
                 }

@@ -284,11 +284,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::client::testing::{Outcome, TestCtl, addr};
+    use crate::client::testing::{Outcome, TestController, addr};
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn spread(ctl: &TestCtl, n: usize) -> HashMap<Address, usize> {
+    fn spread(ctl: &TestController, n: usize) -> HashMap<Address, usize> {
         let mut counts = HashMap::new();
         for _ in 0..n {
             *counts
@@ -300,7 +300,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn spreads_evenly_and_routes_around_a_lost_endpoint() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let list = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"];
         let eps: Vec<Endpoint> = list.iter().map(|s| Endpoint::from(addr(s))).collect();
         for s in list {
@@ -310,8 +310,9 @@ mod tests {
         rr.resolved(&eps, &serde_json::Value::Null, &mut ctl)
             .unwrap();
         assert_eq!(ctl.state(), Some(ConnectivityState::Connecting));
-        let all_ready =
-            |c: &TestCtl| c.state() == Some(ConnectivityState::Ready) && spread(c, 3).len() == 3;
+        let all_ready = |c: &TestController| {
+            c.state() == Some(ConnectivityState::Ready) && spread(c, 3).len() == 3
+        };
         assert!(
             ctl.run_until(&mut rr, Duration::from_secs(1), all_ready)
                 .await
@@ -338,7 +339,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn transient_failure_only_when_every_endpoint_failed() {
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         let eps = vec![
             Endpoint::from(addr("10.0.0.1:1")),
             Endpoint::from(addr("10.0.0.2:1")),
@@ -352,7 +353,7 @@ mod tests {
             .await;
         assert_eq!(ctl.state(), Some(ConnectivityState::Connecting));
         let mut rr = RoundRobin::default();
-        let mut ctl = TestCtl::new();
+        let mut ctl = TestController::new();
         rr.resolved(&eps, &serde_json::Value::Null, &mut ctl)
             .unwrap();
         assert!(
