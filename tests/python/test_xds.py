@@ -260,3 +260,45 @@ def test_the_route_retry_policy_retries_unavailable(world, kind):
     time.sleep(0.5)
     _, summary, err = results(run_client(kind, boot, 200, fail_until=2))
     assert summary == "200 passed, 0 failed", err
+
+
+def rgrpc_cli(boot, *args, timeout=60):
+    env = {"GRPC_XDS_BOOTSTRAP": str(boot), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([binary("rgrpc"), *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_the_cli_calls_through_xds_and_prints_the_resources(world):
+    cp, b, tmp = world
+    boot = bootstrap(tmp, cp.port, "cli")
+    cp.set(spec(1, {"a": [(b.ports["b2"], "z1", 0)]}))
+    proto = ["--proto", "grpc/testing/test.proto", "-I", "crates/rgrpc-interop/proto"]
+    call = rgrpc_cli(boot, "call", "xds:///greeter", "grpc.testing.TestService/UnaryCall",
+                     *proto, "-d", '{"responseSize": 3}', "-v")
+    assert call.returncode == 0, call.stderr
+    assert json.loads(call.stdout) == {"payload": {"body": "AAAA"}}, call.stdout
+    assert "x-server-id: b2" in call.stderr, call.stderr
+
+    shown = rgrpc_cli(boot, "xds", "xds:///greeter", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    resources = {r["typeUrl"].rsplit(".", 1)[-1]: r for r in json.loads(shown.stdout)}
+    assert set(resources) == {"Listener", "RouteConfiguration", "Cluster",
+                              "ClusterLoadAssignment"}, resources
+    assert all(r["status"] == "acked" and r["version"] == "1" for r in resources.values()), \
+        resources
+    assert resources["Listener"]["name"] == "greeter"
+    assert resources["Cluster"]["name"] == "a"
+    assert str(b.ports["b2"]) in resources["ClusterLoadAssignment"]["summary"], resources
+
+    # A refused route configuration shows as NACKed, with the reason.
+    cp.set(spec(2, {"a": [(b.ports["b2"], "z1", 0)]},
+                routes=[{"prefix": "/", "bad_regex": True, "clusters": [["a", 1]]}]))
+    shown = rgrpc_cli(boot, "xds", "xds:///greeter", "--timeout", "3s")
+    route = next(line for line in shown.stdout.splitlines()
+                 if line.startswith("RouteConfiguration"))
+    assert "nacked" in route, shown.stdout
+    assert "regex" in shown.stdout.split(route, 1)[1].splitlines()[1].lower(), shown.stdout
+
+    # Not an xds: target: a usage error.
+    wrong = rgrpc_cli(boot, "xds", "dns:///localhost:1")
+    assert wrong.returncode == 2 and "not an xds: target" in wrong.stderr, wrong.stderr

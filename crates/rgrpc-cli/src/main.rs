@@ -77,6 +77,19 @@ enum Command {
     /// Load-test a method: closed loop (--concurrency) or open loop (--rps), for -n calls or
     /// -z time; latency percentiles, a histogram and errors by code as text, JSON or HTML.
     Bench(Box<bench::BenchArgs>),
+    /// Resolve an `xds:///name` target and print the xDS resources the client then holds
+    /// (listener, routes, clusters, endpoints), each with its version and status: what CSDS
+    /// (gRFC A40) reports.
+    Xds {
+        /// The target, `xds:///name` or `xds://authority/name`.
+        target: String,
+        /// How long to wait for the resources to arrive (e.g. 500ms, 5s).
+        #[arg(long, default_value = "5s")]
+        timeout: String,
+        /// `text` (a table) or `json` (an array of objects).
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
 }
 
 /// Where and how to connect, and where the schema comes from.
@@ -84,7 +97,8 @@ enum Command {
 struct Conn {
     /// The target: `http://127.0.0.1:50051`, `https://example.com:443`, `host:port`,
     /// `dns:///host:port`, `ipv4:10.0.0.1:50051,10.0.0.2:50051`, `ipv6:[::1]:50051`,
-    /// `unix:/path/to.sock` or `unix-abstract:name`.
+    /// `unix:/path/to.sock`, `unix-abstract:name` or `xds:///name` (bootstrap from
+    /// GRPC_XDS_BOOTSTRAP or GRPC_XDS_BOOTSTRAP_CONFIG).
     addr: String,
     /// A service config (gRFC A2 JSON, or `@FILE`): load balancing, timeouts, retries.
     #[arg(long = "service-config")]
@@ -644,6 +658,7 @@ async fn health(conn: &Conn, service: Option<&str>) -> Outcome {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    rgrpc_xds::init();
     let outcome = match &cli.command {
         Command::List { conn, service } => list(conn, service.as_deref()).await,
         Command::Describe { conn, symbol } => describe(conn, symbol).await,
@@ -656,6 +671,11 @@ async fn main() -> ExitCode {
         } => call(conn, method, data.as_deref(), timeout.as_deref(), *verbose).await,
         Command::Health { conn, service } => health(conn, service.as_deref()).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Xds {
+            target,
+            timeout,
+            format,
+        } => xds(target, timeout, format).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -666,4 +686,98 @@ async fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// `rgrpc xds`: resolves `target`, waits until the channel has a config (or failed to get one)
+/// and every requested resource has an answer, then prints what the xDS clients hold.
+async fn xds(target: &str, timeout: &str, format: &str) -> Outcome {
+    use rgrpc::client::ConnectivityState;
+    if !target.starts_with("xds:") {
+        return Err(Failure::usage(format!("{target} is not an xds: target")));
+    }
+    if format != "text" && format != "json" {
+        return Err(Failure::usage(format!(
+            "--format {format}: expected text or json"
+        )));
+    }
+    let limit = parse_duration(timeout)?;
+    let channel = Channel::builder(target)
+        .and_then(rgrpc::client::Builder::connect_lazy)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let settled = async {
+        let mut state = channel.state(true);
+        loop {
+            let answered = !rgrpc_xds::dump()
+                .await
+                .iter()
+                .any(|r| r.status == "requested");
+            let configured = matches!(
+                state,
+                ConnectivityState::Ready | ConnectivityState::TransientFailure
+            );
+            if answered && configured {
+                return;
+            }
+            tokio::select! {
+                s = channel.wait_for_state_change(state) => state = s,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    };
+    let in_time = tokio::time::timeout(limit, settled).await.is_ok();
+    let mut resources = rgrpc_xds::dump().await;
+    // In the order of the chain: listener, routes, clusters, endpoints.
+    let rank = |t: &str| {
+        [
+            "Listener",
+            "RouteConfiguration",
+            "Cluster",
+            "ClusterLoadAssignment",
+        ]
+        .iter()
+        .position(|k| t.ends_with(&format!(".{k}")))
+        .unwrap_or(4)
+    };
+    resources.sort_by(|a, b| (rank(&a.type_url), &a.name).cmp(&(rank(&b.type_url), &b.name)));
+    if format == "json" {
+        let list: Vec<serde_json::Value> = resources
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "typeUrl": r.type_url,
+                    "name": r.name,
+                    "version": r.version,
+                    "status": r.status,
+                    "error": r.error,
+                    "summary": r.summary,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for r in &resources {
+            let kind = r.type_url.rsplit('.').next().unwrap_or(&r.type_url);
+            let version = if r.version.is_empty() {
+                "-"
+            } else {
+                &r.version
+            };
+            println!("{kind:<22} {:<40} {version:<10} {}", r.name, r.status);
+            if let Some(e) = &r.error {
+                println!("    error: {e}");
+            }
+            if !r.summary.is_empty() {
+                println!("    {}", r.summary);
+            }
+        }
+    }
+    if resources.is_empty() {
+        return Err(Failure::connect(format!(
+            "{target}: no xDS resources after {timeout}"
+        )));
+    }
+    if !in_time {
+        eprintln!("WARNING: not every resource was answered within {timeout}");
+    }
+    Ok(())
 }
