@@ -68,14 +68,7 @@ if [ "$(cat "$go_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-interop/c
 fi
 
 step "the xDS control plane (go-control-plane, pinned in tests/xds/go.mod) and grpc-go's xDS client"
-xds_stamp=target/go-xds/.go.sum.sha256
-want=$(cat tests/xds/go.mod tests/xds/go.sum tests/xds/controlplane/*.go tests/xds/xdsclient/*.go | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$xds_stamp" 2>/dev/null)" != "$want" ] || [ ! -x target/go-xds/controlplane ] \
-  || [ ! -x target/go-xds/xdsclient ]; then
-  mkdir -p target/go-xds
-  (cd tests/xds && go build -o ../../target/go-xds/ ./controlplane ./xdsclient)
-  echo "$want" > "$xds_stamp"
-fi
+scripts/go-xds.sh
 
 step "grpc-java interop programs (pinned in tests/java/pom.xml)"
 # The jar of the version the pom pins, not whatever an earlier checkout left (the classpath is the

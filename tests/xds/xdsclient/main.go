@@ -2,7 +2,7 @@
 // as rgrpc's chaos-client, so that both clients are judged side by side against one control plane.
 //
 //	xdsclient --target=xds:///name [--calls=N] [--concurrency=C] [--interval_ms=MS]
-//	          [--header=key:value] [--fail_until=N]
+//	          [--header=key:value] [--fail_until=N] [--duration_ms=MS]
 //
 // Each call is a grpc.testing.TestService/UnaryCall; it prints one line per call,
 // "<unix ms> <x-server-id> ok" or "<unix ms> FAILED <code>: <message>", then
@@ -34,7 +34,12 @@ func main() {
 	interval := flag.Int("interval_ms", 0, "pause of each worker between calls")
 	header := flag.String("header", "", "key:value sent with every call")
 	failUntil := flag.Int("fail_until", 0, "sent as x-fail-until")
+	duration := flag.Int("duration_ms", 0, "stop starting calls after this long (0: no limit)")
 	flag.Parse()
+	var stopAt time.Time
+	if *duration > 0 {
+		stopAt = time.Now().Add(time.Duration(*duration) * time.Millisecond)
+	}
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdsclient:", err)
@@ -42,14 +47,20 @@ func main() {
 	}
 	defer conn.Close()
 	client := testgrpc.NewTestServiceClient(conn)
-	var next, failed atomic.Int64
-	lines := make(chan string, *calls)
+	var next, passed, failed atomic.Int64
+	var mu sync.Mutex
+	var lines []string
+	record := func(l string) {
+		mu.Lock()
+		lines = append(lines, l)
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < *concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(*calls) {
+			for next.Add(1) <= int64(*calls) && (stopAt.IsZero() || time.Now().Before(stopAt)) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				if k, v, ok := strings.Cut(*header, ":"); ok {
 					ctx = metadata.AppendToOutgoingContext(ctx, k, v)
@@ -65,13 +76,14 @@ func main() {
 				if err != nil {
 					failed.Add(1)
 					s := status.Convert(err)
-					lines <- fmt.Sprintf("%d FAILED %s: %s", now, s.Code(), s.Message())
+					record(fmt.Sprintf("%d FAILED %s: %s", now, s.Code(), s.Message()))
 				} else {
 					id := "?"
 					if v := md.Get("x-server-id"); len(v) > 0 {
 						id = v[0]
 					}
-					lines <- fmt.Sprintf("%d %s ok", now, id)
+					passed.Add(1)
+					record(fmt.Sprintf("%d %s ok", now, id))
 				}
 				if *interval > 0 {
 					time.Sleep(time.Duration(*interval) * time.Millisecond)
@@ -80,12 +92,11 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	close(lines)
-	for l := range lines {
+	for _, l := range lines {
 		fmt.Println(l)
 	}
 	f := failed.Load()
-	fmt.Printf("%d passed, %d failed\n", int64(*calls)-f, f)
+	fmt.Printf("%d passed, %d failed\n", passed.Load(), f)
 	if f > 0 {
 		os.Exit(1)
 	}
